@@ -1,0 +1,25 @@
+"""Keras model builders. Everything here is built from a plain config dict; nothing knows Optuna.
+
+This package's ``__init__`` only holds the configuration vocabulary and its checks, so that the
+CLI can validate a config without importing TensorFlow; ``models.classifier`` builds the models.
+"""
+
+from models._config import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    OPTIMIZER_KEYS,
+    OPTIMIZERS,
+    REGULARIZERS,
+    ConfigError,
+    check_config,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "OPTIMIZERS",
+    "OPTIMIZER_KEYS",
+    "REGULARIZERS",
+    "ConfigError",
+    "check_config",
+]

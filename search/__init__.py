@@ -1,0 +1,1 @@
+"""The search engine: trial runner, Keras callbacks, worker loop, launcher and CLI."""

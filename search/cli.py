@@ -1,0 +1,219 @@
+"""``python -m search``: the command line of the service.
+
+Commands that do not train (studies, status, export, dashboard) never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from datasets import DataError
+from search.errors import UserError
+from storage import ENV_VAR, StorageError, default_url
+from storage.export import ExportError
+from studies import FAMILIES, UnknownStudy, get_family
+
+log = logging.getLogger("search")
+
+
+def _storage_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--storage",
+        default=None,
+        help=f"storage URL (default: ${ENV_VAR}, else sqlite:///runs/clockwork.db)",
+    )
+
+
+def _pins_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set", dest="pins", action="append", default=[], metavar="KEY=VALUE",
+        help="pin a config key for this run, e.g. optimizer=adam, epochs=2, train_limit=5000 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m search", description="Clockwork: hyperparameter search for Keras models on Optuna.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("studies", help="list the study families")
+
+    p = sub.add_parser("launch", help="create or resume a study and run parallel workers on it")
+    p.add_argument("family", help="study family, see `studies`")
+    p.add_argument("--workers", type=int, default=2, help="worker processes on this machine (0: only create the study)")
+    p.add_argument("--trials", type=int, default=20, help="finished trials (complete + pruned) the study should reach")
+    p.add_argument("--study-name", default=None, help="study name (default: the family name)")
+    p.add_argument("--pruner", default=None, choices=("median", "hyperband", "none"), help="pruner of a new study (default: the family's)")
+    _storage_arg(p)
+    _pins_arg(p)
+
+    p = sub.add_parser("worker", help="run one worker on an existing study (for other machines)")
+    p.add_argument("study")
+    p.add_argument("--trials", type=int, required=True, help="finished trials the study should reach")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for TensorFlow (default: all)")
+    _storage_arg(p)
+    _pins_arg(p)
+
+    p = sub.add_parser("status", help="trial states, best value and best config of a study")
+    p.add_argument("study")
+    _storage_arg(p)
+
+    p = sub.add_parser("export", help="write the best trials of a study as JSON for `train`")
+    p.add_argument("study")
+    p.add_argument("--top", type=int, default=1)
+    p.add_argument("--out", type=Path, required=True)
+    _storage_arg(p)
+
+    p = sub.add_parser("train", help="retrain an exported config on train+validation and test it")
+    p.add_argument("file", type=Path, help="export file (or a bare config JSON)")
+    p.add_argument("--out", type=Path, required=True, help="directory for model.keras and metrics.json")
+    p.add_argument("--entry", type=int, default=0, help="which exported trial (0: the best)")
+
+    p = sub.add_parser("dashboard", help="serve optuna-dashboard on the storage")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    _storage_arg(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.INFO if args.command == "worker" else optuna.logging.WARNING)
+    try:
+        return _COMMANDS[args.command](args) or 0
+    except (UserError, StorageError, DataError, ExportError, UnknownStudy) as exc:
+        print(f"clockwork: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _url(args: argparse.Namespace) -> str:
+    from storage import kind_of
+
+    url = args.storage or default_url()
+    kind_of(url)  # reject a malformed URL before anything is opened
+    return url
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    width = max(len(n) for n in FAMILIES)
+    for name, family in FAMILIES.items():
+        print(f"{name:<{width}}  {family.summary}")
+    return 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from search.launcher import print_summary, run_launch
+    from search.pins import check_pins, parse_pins
+    from search.study import create_study
+
+    family = get_family(args.family)
+    if args.workers < 0 or args.trials < 1:
+        raise UserError("--workers must be 0 or more and --trials at least 1")
+    pins = parse_pins(args.pins)
+    check_pins(family, pins)
+    _check_data(family, pins)
+    url = _url(args)
+    name = args.study_name or family.name
+    study = create_study(url, name, family, args.pruner or family.pruner)
+    if args.workers == 0:
+        print(f"study {name} is ready in {url}; start workers with: python -m search worker {name} --storage '{url}' --trials {args.trials}")
+        return 0
+    log_dir = Path("runs") / "logs" / name
+    code = run_launch(url, name, args.workers, args.trials, args.pins, log_dir)
+    print(f"open the dashboard: python -m search dashboard --storage '{url}'")
+    del study
+    return code
+
+
+def _check_data(family, pins) -> None:
+    """Fail before any worker starts when the data is missing (a worker would fail N times)."""
+    from datasets import load_images
+
+    load_images(family.dataset, pins.get("data_dir"))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from search.pins import check_pins, parse_pins
+    from search.study import family_of, open_study
+    from search.worker import run_worker
+
+    url = _url(args)
+    pins = parse_pins(args.pins)
+    check_pins(family_of(open_study(url, args.study, heartbeat=False)), pins)
+    run_worker(url, args.study, args.trials, pins, args.threads)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from search.launcher import print_summary
+    from search.study import open_study
+
+    print_summary(open_study(_url(args), args.study, heartbeat=False))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from search.study import open_study
+    from storage.export import export_study, write_export
+
+    if args.top < 1:
+        raise UserError("--top must be at least 1")
+    url = _url(args)
+    data = export_study(open_study(url, args.study, heartbeat=False), args.top, url)
+    write_export(data, args.out)
+    best = data["trials"][0]
+    print(f"wrote {len(data['trials'])} trial(s) of {args.study} to {args.out}; best: trial #{best['trial']}, value {best['value']:.4f}")
+    print(f"retrain it with: python -m search train {args.out} --out runs/{args.study}-best")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from search.retrain import run_train
+    from storage.export import read_export
+
+    entries = read_export(args.file)
+    if not 0 <= args.entry < len(entries):
+        raise UserError(f"--entry {args.entry}: {args.file} holds {len(entries)} trial(s)")
+    metrics = run_train(entries[args.entry], args.out)
+    print(
+        f"test accuracy {metrics['test_accuracy']:.4f} (trial: {metrics['trial_test_accuracy']}), "
+        f"{metrics['param_count']} parameters (trial: {metrics['trial_param_count']}); "
+        f"saved {args.out / 'model.keras'} and {args.out / 'metrics.json'}"
+    )
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from optuna_dashboard import run_server
+
+    from storage import open_storage
+
+    url = _url(args)
+    storage = open_storage(url, heartbeat=False)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the dashboard listens on %s: anyone who can reach this machine can read the studies", args.host)
+    print(f"optuna-dashboard on http://{args.host}:{args.port}/ for {url} (Ctrl-C to stop)", flush=True)
+    run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
+_COMMANDS = {
+    "studies": cmd_studies,
+    "launch": cmd_launch,
+    "worker": cmd_worker,
+    "status": cmd_status,
+    "export": cmd_export,
+    "train": cmd_train,
+    "dashboard": cmd_dashboard,
+}

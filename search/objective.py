@@ -1,0 +1,80 @@
+"""The objective a worker optimizes: config from the trial, fit with pruning, record results."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import optuna
+from optuna_integration import KerasPruningCallback
+
+from search.data import Splits, data_key
+from search.pins import PinnedTrial
+from search.training import Trainer
+from studies import StudyFamily
+
+log = logging.getLogger(__name__)
+
+
+class Objective:
+    """``objective(trial) -> validation error`` over arrays loaded once for this worker."""
+
+    def __init__(
+        self,
+        family: StudyFamily,
+        pins: dict[str, Any],
+        splits: Splits,
+        splits_key: tuple,
+        versions: dict[str, str],
+        worker: str,
+    ) -> None:
+        self.family = family
+        self.pins = pins
+        self.splits = splits
+        self.splits_key = splits_key
+        self.versions = versions
+        self.worker = worker
+        # The budget lock the worker holds while Optuna creates this trial: released first thing.
+        self.release_on_start: contextlib.ExitStack | None = None
+        self.last_failure: str | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        if self.release_on_start is not None:
+            self.release_on_start.close()
+        self.last_failure = None
+        model_config = self.family.space(PinnedTrial(trial, self.pins))
+        config = self.family.full_config(model_config, self.pins, seed=trial.number)
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("worker", self.worker)
+        trial.set_user_attr("versions", self.versions)
+        trainer = None
+        try:
+            if data_key(config) != self.splits_key:
+                raise ValueError("this trial's data keys differ from the worker's loaded data")
+            trainer = Trainer(config, self.splits)
+            trial.set_user_attr("param_count", trainer.param_count)
+            log.info("trial %d: %s", trial.number, config)
+            trainer.fit([KerasPruningCallback(trial, "val_error")])
+        except optuna.TrialPruned:
+            self._record(trial, trainer)
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            self.last_failure = f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("fail_reason", self.last_failure)
+            if trainer is not None:
+                self._record(trial, trainer, test=False)
+            raise
+        self._record(trial, trainer)
+        return trainer.clock.val_errors[-1]
+
+    def _record(self, trial: optuna.Trial, trainer: Trainer, *, test: bool = True) -> None:
+        clock = trainer.clock
+        trial.set_user_attr("epochs", clock.epochs)
+        trial.set_user_attr("train_seconds", round(clock.seconds, 3))
+        if clock.val_errors:
+            trial.set_user_attr("val_error", clock.val_errors[-1])
+        if test and clock.epochs:
+            accuracy = trainer.evaluate_test()
+            trial.set_user_attr("test_accuracy", accuracy)
+            trial.set_user_attr("test_error", 1.0 - accuracy)

@@ -1,0 +1,67 @@
+"""``train``: rebuild an exported config, fit it on train + validation, test it, save it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from models import ConfigError, check_config
+from search.errors import UserError
+from studies import BUDGET_DEFAULTS, get_family
+
+log = logging.getLogger(__name__)
+
+
+def check_full_config(config: dict[str, Any]) -> None:
+    """Check the whole trial config, naming the first bad key, before TensorFlow is imported."""
+    for key in ("family", "dataset"):
+        if key not in config:
+            raise UserError(f"config key '{key}' is missing")
+    get_family(config["family"])
+    for key in ("epochs", "val_size"):
+        if key not in config:
+            raise UserError(f"config key '{key}' is missing")
+    if not isinstance(config["epochs"], int) or isinstance(config["epochs"], bool) or config["epochs"] < 1:
+        raise UserError(f"config key 'epochs' must be a positive integer, not {config['epochs']!r}")
+    unknown_budget = set(BUDGET_DEFAULTS) - set(config)
+    for key in sorted(unknown_budget):
+        config[key] = BUDGET_DEFAULTS[key]
+    try:
+        check_config(config)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+def run_train(entry: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Train ``entry['config']``; write model.keras, metrics.json and config.json into ``out``."""
+    config = dict(entry["config"])
+    check_full_config(config)
+    from search.data import prepare  # after the checks: a bad file fails before TensorFlow loads
+    from search.training import Trainer
+
+    splits = prepare(config)
+    trainer = Trainer(config, splits)
+    expected = entry.get("metrics", {}).get("param_count")
+    log.info("model: %d parameters (trial had %s)", trainer.param_count, expected)
+    start = time.perf_counter()
+    trainer.fit(with_validation=False)
+    metrics = {
+        "study": entry.get("study"),
+        "trial": entry.get("trial"),
+        "param_count": trainer.param_count,
+        "trial_param_count": expected,
+        "epochs": trainer.clock.epochs,
+        "train_seconds": round(time.perf_counter() - start, 3),
+        "train_images": int(len(splits.x_train) + len(splits.x_val)),
+        "test_accuracy": trainer.evaluate_test(),
+        "trial_test_accuracy": entry.get("metrics", {}).get("test_accuracy"),
+        "data_source": splits.source,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    trainer.model.save(out / "model.keras")
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics

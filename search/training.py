@@ -1,0 +1,94 @@
+"""Fit one config on prepared arrays: the part of a trial that is plain Keras.
+
+Both the worker's objective and ``python -m search train`` go through :class:`Trainer`, so a
+retrained model is built and fitted exactly as the trial's was.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from models.classifier import build_classifier
+from search.data import Splits
+
+
+class ValidationError(keras.callbacks.Callback):
+    """Adds ``val_error = 1 - val_accuracy`` to the epoch logs, for pruning and reporting."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None and "val_accuracy" in logs:
+            logs["val_error"] = 1.0 - float(logs["val_accuracy"])
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Counts finished epochs and their wall time, including those before a prune."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs = 0
+        self.seconds = 0.0
+        self.val_errors: list[float] = []
+        self.losses: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.seconds += time.perf_counter() - self._start
+        self.epochs += 1
+        logs = logs or {}
+        self.losses.append(float(logs.get("loss", math.nan)))
+        if "val_error" in logs:
+            self.val_errors.append(float(logs["val_error"]))
+
+
+class Trainer:
+    """Build the model of ``config`` and fit it on ``splits``."""
+
+    def __init__(self, config: dict[str, Any], splits: Splits) -> None:
+        self.config = config
+        self.splits = splits
+        keras.backend.clear_session()  # free the previous trial's graph and layer names
+        keras.utils.set_random_seed(int(config.get("seed", 0)))
+        self.model = build_classifier(config, splits.input_shape, splits.n_classes)
+        self.clock = EpochClock()
+
+    @property
+    def param_count(self) -> int:
+        return int(self.model.count_params())
+
+    def fit(self, callbacks: Sequence[keras.callbacks.Callback] = (), *, with_validation: bool = True) -> None:
+        """Fit for ``config['epochs']``; raise FloatingPointError if the loss diverges.
+
+        ``callbacks`` run after the validation error is in the logs, so a pruning callback can
+        monitor ``val_error``. Without validation (final retraining) the validation images join
+        the training set.
+        """
+        s = self.splits
+        if with_validation:
+            x, y, validation = s.x_train, s.y_train, (s.x_val, s.y_val)
+        else:
+            x, y, validation = np.concatenate([s.x_train, s.x_val]), np.concatenate([s.y_train, s.y_val]), None
+        self.model.fit(
+            x,
+            y,
+            batch_size=self.config["batch_size"],
+            epochs=self.config["epochs"],
+            validation_data=validation,
+            callbacks=[keras.callbacks.TerminateOnNaN(), ValidationError(), self.clock, *callbacks],
+            verbose=0,
+        )
+        if self.clock.losses and not math.isfinite(self.clock.losses[-1]):
+            raise FloatingPointError(f"training loss became {self.clock.losses[-1]} at epoch {self.clock.epochs}")
+
+    def evaluate_test(self) -> float:
+        """Test accuracy; called once, after model selection is over."""
+        _, accuracy = self.model.evaluate(self.splits.x_test, self.splits.y_test, batch_size=1024, verbose=0)
+        return float(accuracy)

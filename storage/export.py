@@ -1,0 +1,81 @@
+"""Export files: the best trials of a study as JSON that ``train`` consumes as it is.
+
+Format (``format: clockwork-export/1``)::
+
+    {"format": ..., "study": ..., "storage": ..., "exported_at": ...,
+     "trials": [{"study", "trial", "value", "config", "metrics", "versions"}, ...]}
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+FORMAT = "clockwork-export/1"
+METRIC_KEYS = ("val_error", "test_accuracy", "test_error", "epochs", "train_seconds", "param_count")
+
+
+class ExportError(Exception):
+    """A study with nothing to export, or an export file that cannot be read."""
+
+
+def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, Any]:
+    """The ``top`` completed trials of ``study``, best first."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "config" in t.user_attrs]
+    if not complete:
+        raise ExportError(f"study {study.study_name!r} has no completed trial to export yet")
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    chosen = sorted(complete, key=lambda t: t.value, reverse=reverse)[:top]
+    return {
+        "format": FORMAT,
+        "study": study.study_name,
+        "storage": storage_url,
+        "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "trials": [
+            {
+                "study": study.study_name,
+                "trial": t.number,
+                "value": t.value,
+                "config": t.user_attrs["config"],
+                "metrics": {k: t.user_attrs[k] for k in METRIC_KEYS if k in t.user_attrs},
+                "versions": t.user_attrs.get("versions", {}),
+            }
+            for t in chosen
+        ],
+    }
+
+
+def write_export(data: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)  # never leave a half-written file behind
+
+
+def read_export(path: Path) -> list[dict[str, Any]]:
+    """The exported trials of ``path``; a bare config object counts as one entry."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ExportError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{path}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ExportError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if isinstance(data, dict) and "trials" in data:
+        entries = data["trials"]
+        if not isinstance(entries, list) or not entries:
+            raise ExportError(f"{path}: 'trials' must be a non-empty list")
+    elif isinstance(data, dict) and "family" in data:
+        entries = [{"config": data}]
+    else:
+        raise ExportError(f"{path}: expected an export file (with 'trials') or a config object (with 'family')")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            raise ExportError(f"{path}: trials[{i}] has no 'config' object")
+    return entries

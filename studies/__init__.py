@@ -1,0 +1,24 @@
+"""Study families: one module per family, each a search space, a dataset and an objective.
+
+``FAMILIES`` maps a family name (``fashion-mlp``) to its :class:`StudyFamily`.
+"""
+
+from studies._classic import classic_families
+from studies._family import BUDGET_DEFAULTS, StudyFamily
+
+FAMILIES: dict[str, StudyFamily] = {f.name: f for f in classic_families()}
+
+
+class UnknownStudy(KeyError):
+    def __str__(self) -> str:
+        return f"unknown study family {self.args[0]!r}; known: {', '.join(FAMILIES)}"
+
+
+def get_family(name: str) -> StudyFamily:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise UnknownStudy(name) from None
+
+
+__all__ = ["BUDGET_DEFAULTS", "FAMILIES", "StudyFamily", "UnknownStudy", "get_family"]

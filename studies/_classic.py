@@ -1,0 +1,137 @@
+"""Task one of the assignment: MLPs and CNNs on MNIST and Fashion-MNIST.
+
+The spaces cover initializers, activations, optimizers with their main hyperparameters,
+regularizers, architecture and batch size. Conditional parameters are only asked for when their
+parent choice is taken (momentum only for SGD with momentum), which TPE handles with ``group=True``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, REGULARIZERS
+from studies._family import StudyFamily
+
+
+def _training(trial: Any) -> dict[str, Any]:
+    """Optimizer, regularizer and batch size: the part MLP and CNN spaces share."""
+    config: dict[str, Any] = {
+        "initializer": trial.suggest_categorical("initializer", INITIALIZERS),
+        "activation": trial.suggest_categorical("activation", ACTIVATIONS),
+        "optimizer": trial.suggest_categorical("optimizer", OPTIMIZERS),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True),
+    }
+    optimizer = config["optimizer"]
+    if optimizer == "momentum":
+        config["momentum"] = trial.suggest_float("momentum", 0.5, 0.99)
+        config["nesterov"] = trial.suggest_categorical("nesterov", (False, True))
+    elif optimizer in ("adam", "adamw", "nadam"):
+        config["beta_1"] = trial.suggest_float("beta_1", 0.8, 0.95)
+        if optimizer == "adamw":
+            config["weight_decay"] = trial.suggest_float("weight_decay", 1e-5, 1e-1, log=True)
+    elif optimizer == "rmsprop":
+        config["rho"] = trial.suggest_float("rho", 0.8, 0.99)
+    config["regularizer"] = trial.suggest_categorical("regularizer", REGULARIZERS)
+    if config["regularizer"] != "none":
+        config["reg_strength"] = trial.suggest_float("reg_strength", 1e-6, 1e-2, log=True)
+    config["dropout"] = trial.suggest_float("dropout", 0.0, 0.5)
+    config["batch_norm"] = trial.suggest_categorical("batch_norm", (False, True))
+    config["batch_size"] = trial.suggest_categorical("batch_size", (32, 64, 128, 256))
+    return config
+
+
+def mlp_space(trial: Any) -> dict[str, Any]:
+    n_layers = trial.suggest_int("n_layers", 1, 4)
+    units = [trial.suggest_int(f"units_{i}", 16, 1024, log=True) for i in range(n_layers)]
+    return {"model": "mlp", "hidden_units": units, **_training(trial)}
+
+
+def cnn_space(trial: Any) -> dict[str, Any]:
+    n_dense = trial.suggest_int("n_dense", 0, 2)
+    return {
+        "model": "cnn",
+        "stem_filters": trial.suggest_categorical("stem_filters", (16, 32, 64)),
+        "stem_kernel": trial.suggest_categorical("stem_kernel", (3, 5, 7)),
+        # 28 px halves after the stem and after every block: two blocks leave 3 x 3.
+        "blocks": trial.suggest_int("blocks", 1, 2),
+        "block_filters": trial.suggest_categorical("block_filters", (32, 64, 128)),
+        "convs_per_block": trial.suggest_int("convs_per_block", 1, 2),
+        "kernel_size": trial.suggest_categorical("kernel_size", (3, 5)),
+        "dense_units": [trial.suggest_categorical(f"dense_{i}", (32, 64, 128, 256)) for i in range(n_dense)],
+        **_training(trial),
+    }
+
+
+# Geron, Hands-On Machine Learning, chapter 10: Flatten-300-100-10, ReLU, plain SGD at 0.01.
+MLP_REFERENCE: dict[str, Any] = {
+    "model": "mlp",
+    "hidden_units": [300, 100],
+    "initializer": "glorot_uniform",
+    "activation": "relu",
+    "optimizer": "sgd",
+    "learning_rate": 0.01,
+    "regularizer": "none",
+    "dropout": 0.0,
+    "batch_norm": False,
+    "batch_size": 32,
+}
+MLP_REFERENCE_PARAMS: dict[str, Any] = {
+    "n_layers": 2, "units_0": 300, "units_1": 100,
+    **{k: MLP_REFERENCE[k] for k in ("initializer", "activation", "optimizer", "learning_rate",
+                                     "regularizer", "dropout", "batch_norm", "batch_size")},
+}
+
+# Geron, chapter 14: 64 7x7, pool, 2 x 128 3x3, pool, 2 x 256 3x3, pool, dense 128-64 with
+# dropout 0.5, He initialisation, Nadam.
+CNN_REFERENCE: dict[str, Any] = {
+    "model": "cnn",
+    "stem_filters": 64,
+    "stem_kernel": 7,
+    "blocks": 2,
+    "block_filters": 128,
+    "convs_per_block": 2,
+    "kernel_size": 3,
+    "dense_units": [128, 64],
+    "initializer": "he_normal",
+    "activation": "relu",
+    "optimizer": "nadam",
+    "learning_rate": 0.001,
+    "beta_1": 0.9,
+    "regularizer": "none",
+    "dropout": 0.5,
+    "batch_norm": False,
+    "batch_size": 32,
+}
+CNN_REFERENCE_PARAMS: dict[str, Any] = {
+    "n_dense": 2, "dense_0": 128, "dense_1": 64,
+    **{k: CNN_REFERENCE[k] for k in ("stem_filters", "stem_kernel", "blocks", "block_filters",
+                                     "convs_per_block", "kernel_size", "initializer", "activation",
+                                     "optimizer", "learning_rate", "beta_1", "regularizer",
+                                     "dropout", "batch_norm", "batch_size")},
+}
+
+_DATASETS = {"mnist": "MNIST digits", "fashion": "Fashion-MNIST"}
+
+
+def classic_families() -> list[StudyFamily]:
+    families = []
+    for dataset, title in _DATASETS.items():
+        families.append(StudyFamily(
+            name=f"{dataset}-mlp",
+            summary=f"MLP on {title}: depth, units, init, activation, optimizer, regularizer",
+            dataset=dataset,
+            space=mlp_space,
+            reference=MLP_REFERENCE,
+            reference_params=MLP_REFERENCE_PARAMS,
+            budget={"epochs": 10},
+        ))
+        families.append(StudyFamily(
+            name=f"{dataset}-cnn",
+            summary=f"CNN on {title}: blocks, filters, kernels, dense head, init, optimizer, regularizer",
+            dataset=dataset,
+            space=cnn_space,
+            reference=CNN_REFERENCE,
+            reference_params=CNN_REFERENCE_PARAMS,
+            budget={"epochs": 5},
+        ))
+    return families

@@ -1,0 +1,47 @@
+"""What a study family is: a dataset, a define-by-run space, a reference network and a budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Keys that say how much to train and on what, not what to train. Every config has them;
+# ``--set`` pins them like any other key.
+BUDGET_DEFAULTS: dict[str, Any] = {
+    "epochs": 10,
+    "train_limit": None,  # use at most this many training images (None: all)
+    "val_size": 5000,  # validation images carved from the training set
+    "data_dir": None,  # None: the Keras cache, then Debian's package (see datasets.mnist)
+}
+
+
+@dataclass(frozen=True)
+class StudyFamily:
+    """A searchable experiment.
+
+    ``space(trial)`` asks the trial for hyperparameters (define-by-run) and returns the model
+    part of the config. ``reference`` is the textbook network as the same model config: it is
+    enqueued as trial 0 of every new study so the baseline is always measured.
+    """
+
+    name: str
+    summary: str
+    dataset: str
+    space: Callable[[Any], dict[str, Any]]
+    reference: dict[str, Any]
+    reference_params: dict[str, Any]
+    budget: dict[str, Any] = field(default_factory=dict)
+    pruner: str = "median"
+    objective: str = "validation error (1 - accuracy)"
+
+    def budget_defaults(self) -> dict[str, Any]:
+        return {**BUDGET_DEFAULTS, **self.budget}
+
+    def full_config(self, model_config: dict[str, Any], pins: dict[str, Any], seed: int) -> dict[str, Any]:
+        """The whole trial config: family, data, model part, budget, seed; pins win."""
+        config = {"family": self.name, "dataset": self.dataset, **model_config}
+        config.update(self.budget_defaults())
+        config["seed"] = seed
+        config.update(pins)
+        return config
