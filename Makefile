@@ -21,7 +21,7 @@ data:
 
 # The main job: a bounded fashion-mlp search, 2 workers, on the SQLite default.
 demo: venv data
-	$(PY) -m search launch fashion-mlp --workers 2 --trials 20 --set epochs=4 --set train_limit=20000
+	$(PY) -m search launch fashion-mlp --workers 2 --trials 20 --set epochs=8
 
 test: venv data
 	$(PY) -m pytest -q

@@ -24,8 +24,9 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 ENV_VAR = "CLOCKWORK_STORAGE"
 DEFAULT_PATH = Path("runs") / "clockwork.db"
-HEARTBEAT_INTERVAL = 20
-GRACE_PERIOD = 60
+HEARTBEAT_ENV = "CLOCKWORK_HEARTBEAT_SECONDS"
+HEARTBEAT_INTERVAL = 20  # a worker's running trial says "alive" this often...
+GRACE_PERIOD_FACTOR = 3  # ...and is declared dead after this many silent intervals
 MAX_RETRY = 2
 
 
@@ -65,7 +66,8 @@ def open_storage(url: str, *, heartbeat: bool = True) -> optuna.storages.BaseSto
     """Open the storage ``url`` names, creating a SQLite file or journal as needed.
 
     Database storages get heartbeats: a worker that dies mid-trial leaves a trial that turns FAIL
-    after ``GRACE_PERIOD`` seconds and is queued again (at most ``MAX_RETRY`` times).
+    after three silent heartbeat intervals (``$CLOCKWORK_HEARTBEAT_SECONDS``, default 20) and is
+    queued again, at most ``MAX_RETRY`` times.
     """
     kind = kind_of(url)
     if kind == "journal":
@@ -85,9 +87,10 @@ def open_storage(url: str, *, heartbeat: bool = True) -> optuna.storages.BaseSto
         engine_kwargs = {"connect_args": {"timeout": 60}}
     heartbeat_kwargs: dict = {}
     if heartbeat:
+        interval = int(os.environ.get(HEARTBEAT_ENV) or HEARTBEAT_INTERVAL)
         heartbeat_kwargs = {
-            "heartbeat_interval": HEARTBEAT_INTERVAL,
-            "grace_period": GRACE_PERIOD,
+            "heartbeat_interval": interval,
+            "grace_period": GRACE_PERIOD_FACTOR * interval,
             "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
                 max_retry=MAX_RETRY
             ),
