@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -46,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", help="study family, see `studies`")
     p.add_argument("--workers", type=int, default=2, help="worker processes on this machine (0: only create the study)")
     p.add_argument("--trials", type=int, default=20, help="finished trials (complete + pruned) the study should reach")
+    p.add_argument("--timeout", type=float, default=None, help="stop the workers after this many seconds")
     p.add_argument("--study-name", default=None, help="study name (default: the family name)")
     p.add_argument("--pruner", default=None, choices=("median", "hyperband", "none"), help="pruner of a new study (default: the family's)")
     _storage_arg(p)
@@ -113,7 +113,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
-    from search.launcher import print_summary, run_launch
+    from search.launcher import run_launch
     from search.pins import check_pins, parse_pins
     from search.study import create_study
 
@@ -130,7 +130,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         print(f"study {name} is ready in {url}; start workers with: python -m search worker {name} --storage '{url}' --trials {args.trials}")
         return 0
     log_dir = Path("runs") / "logs" / name
-    code = run_launch(url, name, args.workers, args.trials, args.pins, log_dir)
+    code = run_launch(url, name, args.workers, args.trials, args.pins, log_dir, args.timeout)
     print(f"open the dashboard: python -m search dashboard --storage '{url}'")
     del study
     return code
@@ -151,7 +151,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     url = _url(args)
     pins = parse_pins(args.pins)
     check_pins(family_of(open_study(url, args.study, heartbeat=False)), pins)
-    run_worker(url, args.study, args.trials, pins, args.threads)
+    try:
+        ran = run_worker(url, args.study, args.trials, pins, args.threads)
+    except KeyboardInterrupt:
+        log.warning("worker stopped by a signal; its running trial was recorded as FAIL")
+        return 130
+    log.info("worker ran %d trial(s)", ran)
     return 0
 
 

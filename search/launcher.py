@@ -29,8 +29,20 @@ def worker_command(url: str, study: str, trials: int, threads: int, pin_args: li
     return cmd
 
 
-def run_launch(url: str, study_name: str, workers: int, trials: int, pin_args: list[str], log_dir: Path) -> int:
-    """Run ``workers`` processes until the study has ``trials`` finished trials; return an exit code."""
+def run_launch(
+    url: str,
+    study_name: str,
+    workers: int,
+    trials: int,
+    pin_args: list[str],
+    log_dir: Path,
+    timeout: float | None = None,
+) -> int:
+    """Run ``workers`` processes until the study has ``trials`` finished trials; return an exit code.
+
+    With ``timeout`` (seconds) the workers are stopped when it runs out, as on Ctrl-C: their
+    running trials end FAIL and do not count, and a later launch resumes the study.
+    """
     threads = max(1, (os.cpu_count() or 1) // workers)
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
@@ -46,7 +58,8 @@ def run_launch(url: str, study_name: str, workers: int, trials: int, pin_args: l
     print(f"launched {workers} workers ({threads} CPU thread(s) each); logs in {log_dir}", flush=True)
 
     study = open_study(url, study_name, heartbeat=False)
-    stopping = False
+    stopping = timed_out = False
+    deadline = time.monotonic() + timeout if timeout else None
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -56,17 +69,21 @@ def run_launch(url: str, study_name: str, workers: int, trials: int, pin_args: l
     try:
         while any(p.poll() is None for p, _ in procs):
             _update(bar, study)
+            if deadline is not None and time.monotonic() > deadline:
+                timed_out = True
+                raise KeyboardInterrupt
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         stopping = True
-        bar.write("stopping: asking workers to end their running trials")
+        reason = f"time limit of {timeout:g} s reached" if timed_out else "interrupted"
+        bar.write(f"{reason}: asking workers to end their running trials")
         for proc, _ in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        grace_end = time.monotonic() + STOP_GRACE_SECONDS
         for proc, _ in procs:
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                proc.wait(timeout=max(0.1, grace_end - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -81,6 +98,8 @@ def run_launch(url: str, study_name: str, workers: int, trials: int, pin_args: l
             tail = path.read_text(errors="replace").strip().splitlines()[-3:]
             print(f"worker {i} exited with code {code}; last lines of {path}:", *tail, sep="\n  ", file=sys.stderr)
     print_summary(study)
+    if timed_out:
+        return 0
     if stopping:
         return 130
     return 1 if failed else 0

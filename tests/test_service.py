@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import ROOT, TINY, cli, pins
+from conftest import TINY, cli, pins
 
 TRIALS = 6
 
@@ -143,7 +143,7 @@ def test_a_failing_trial_is_recorded_and_the_worker_goes_on(storage: str, fashio
     study = _new_study(storage)
     diverging = {**get_family("fashion-mlp").reference_params, "learning_rate": 1e6}
     study.enqueue_trial(diverging)
-    run_worker(storage, "fashion-mlp", 2, parse_pins(TINY), threads=1)
+    run_worker(storage, "fashion-mlp", 2, parse_pins(TINY))
     trials = _study(storage).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
     assert "loss became nan" in trials[1].user_attrs["fail_reason"]
@@ -157,7 +157,7 @@ def test_pruned_trials_show_as_pruned(storage: str, fashion: Path, monkeypatch: 
     # epochs actually run and still test the model.
     monkeypatch.setattr(search.worker, "make_pruner", lambda name, epochs: optuna.pruners.ThresholdPruner(upper=0.0))
     _new_study(storage)
-    search.worker.run_worker(storage, "fashion-mlp", 2, parse_pins([*TINY, "epochs=3"]), threads=1)
+    search.worker.run_worker(storage, "fashion-mlp", 2, parse_pins([*TINY, "epochs=3"]))
     trials = _study(storage).get_trials()
     assert [t.state for t in trials] == [TrialState.PRUNED, TrialState.PRUNED]
     for trial in trials:
@@ -170,7 +170,7 @@ def test_mnist_study_runs_offline_from_the_subset(storage: str, mnist_10k: Path)
     from search.worker import run_worker
 
     _new_study(storage, "mnist-mlp")
-    run_worker(storage, "mnist-mlp", 1, parse_pins([*TINY, f"data_dir={mnist_10k}"]), threads=1)
+    run_worker(storage, "mnist-mlp", 1, parse_pins([*TINY, f"data_dir={mnist_10k}"]))
     (trial,) = _study(storage, "mnist-mlp").get_trials()
     assert trial.state == TrialState.COMPLETE and trial.user_attrs["test_accuracy"] > 0.3  # chance is 0.1
 
@@ -182,7 +182,7 @@ def test_cnn_study_trial_runs(storage: str, fashion: Path) -> None:
     _new_study(storage, "fashion-cnn")
     # The reference CNN is too slow for a unit test: pin a small architecture, tiny data.
     small = ["stem_filters=16", "block_filters=16", "blocks=1", "convs_per_block=1", "n_dense=1", "dense_0=32"]
-    run_worker(storage, "fashion-cnn", 1, parse_pins([*TINY, "train_limit=300", *small]), threads=1)
+    run_worker(storage, "fashion-cnn", 1, parse_pins([*TINY, "train_limit=300", *small]))
     (trial,) = _study(storage, "fashion-cnn").get_trials()
     assert trial.state == TrialState.COMPLETE
     assert trial.user_attrs["config"]["model"] == "cnn" and trial.user_attrs["config"]["blocks"] == 1
