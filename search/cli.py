@@ -205,7 +205,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from storage import open_storage
 
     url = _url(args)
-    storage = open_storage(url, heartbeat=False)
+    storage = open_storage(url, heartbeat=False, create=False)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the dashboard listens on %s: anyone who can reach this machine can read the studies", args.host)
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ for {url} (Ctrl-C to stop)", flush=True)

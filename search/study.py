@@ -63,7 +63,7 @@ def create_study(url: str, name: str, family: StudyFamily, pruner: str) -> optun
 
 def open_study(url: str, name: str, *, heartbeat: bool = True) -> optuna.Study:
     """Open an existing study; a clear error lists the stored ones when ``name`` is not there."""
-    storage = open_storage(url, heartbeat=heartbeat)
+    storage = open_storage(url, heartbeat=heartbeat, create=False)
     names = optuna.get_all_study_names(storage)
     if name not in names:
         stored = ", ".join(names) if names else "none"

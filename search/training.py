@@ -27,7 +27,12 @@ class ValidationError(keras.callbacks.Callback):
 
 
 class EpochClock(keras.callbacks.Callback):
-    """Counts finished epochs and their wall time, including those before a prune."""
+    """Counts finished epochs and their wall time; raises FloatingPointError when the loss diverges.
+
+    Everything happens at epoch ends: a callback with a per-batch hook (like Keras'
+    ``TerminateOnNaN``) makes Keras fetch the logs after every batch, which costs more than a
+    diverged epoch does.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,6 +50,10 @@ class EpochClock(keras.callbacks.Callback):
         self.epochs += 1
         logs = logs or {}
         self.losses.append(float(logs.get("loss", math.nan)))
+        if not math.isfinite(self.losses[-1]):
+            # Raised before the pruning callback sees the epoch: a diverged trial FAILs, with
+            # this reason, instead of passing as PRUNED.
+            raise FloatingPointError(f"training loss became {self.losses[-1]} at epoch {self.epochs}")
         if "val_error" in logs:
             self.val_errors.append(float(logs["val_error"]))
 
@@ -82,11 +91,9 @@ class Trainer:
             batch_size=self.config["batch_size"],
             epochs=self.config["epochs"],
             validation_data=validation,
-            callbacks=[keras.callbacks.TerminateOnNaN(), ValidationError(), self.clock, *callbacks],
+            callbacks=[ValidationError(), self.clock, *callbacks],
             verbose=0,
         )
-        if self.clock.losses and not math.isfinite(self.clock.losses[-1]):
-            raise FloatingPointError(f"training loss became {self.clock.losses[-1]} at epoch {self.clock.epochs}")
 
     def evaluate_test(self) -> float:
         """Test accuracy; called once, after model selection is over."""

@@ -62,14 +62,21 @@ def sqlite_path(url: str) -> Path:
     return Path(url.partition(":///")[2])
 
 
-def open_storage(url: str, *, heartbeat: bool = True) -> optuna.storages.BaseStorage:
-    """Open the storage ``url`` names, creating a SQLite file or journal as needed.
+def open_storage(url: str, *, heartbeat: bool = True, create: bool = True) -> optuna.storages.BaseStorage:
+    """Open the storage ``url`` names, creating a SQLite file or journal if ``create``.
+
+    Commands that only read (status, export, dashboard) pass ``create=False``, so a mistyped
+    path is an error instead of a new empty database.
 
     Database storages get heartbeats: a worker that dies mid-trial leaves a trial that turns FAIL
     after three silent heartbeat intervals (``$CLOCKWORK_HEARTBEAT_SECONDS``, default 20) and is
     queued again, at most ``MAX_RETRY`` times.
     """
     kind = kind_of(url)
+    if not create and kind in ("sqlite", "journal"):
+        path = sqlite_path(url) if kind == "sqlite" else Path(url)
+        if not path.is_file():
+            raise StorageError(f"no storage at {path}: start a study there first (python -m search launch FAMILY)")
     if kind == "journal":
         path = Path(url)
         path.parent.mkdir(parents=True, exist_ok=True)

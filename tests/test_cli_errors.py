@@ -45,6 +45,13 @@ def test_unknown_study_name(stored: str) -> None:
     _fails_cleanly(cli("worker", "nope", "--trials", "1", "--storage", stored), "no study named 'nope'")
 
 
+def test_reading_a_missing_storage_creates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "typo.db"
+    _fails_cleanly(cli("status", "fashion-mlp", "--storage", f"sqlite:///{path}"), "no storage at")
+    _fails_cleanly(cli("export", "fashion-mlp", "--out", str(tmp_path / "x.json"), "--storage", f"sqlite:///{path}"), "no storage at")
+    assert not path.exists()
+
+
 @pytest.mark.parametrize("url", ["bad://x", "sqlite:/relative.db", "nonsense", "postgresql+psycopg://nobody@127.0.0.1:1/none"])
 def test_bad_storage_url(url: str) -> None:
     _fails_cleanly(cli("status", "fashion-mlp", "--storage", url), url)
