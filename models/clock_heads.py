@@ -1,0 +1,214 @@
+"""Clock heads: how a network says what time it is, and how that is read back in minutes.
+
+Each head owns four things: the label encoding (minutes -> training targets), the output
+layer(s), their losses, and the decoder (network outputs -> minutes on the 720-minute circle).
+Heads whose output splits hours from minutes reconcile the two near the hour boundary: at 2:59
+the hour hand points almost at 3, so "3" from the hour output and "59" from the minute output
+must read as 2:59, not 3:59.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any
+
+import keras
+import numpy as np
+
+from models.timekeeping import MINUTES
+
+HEADS = ("regression", "classification", "multi", "periodic")
+CLASS_COUNTS = (12, 24, 48, 72, 144, 360, 720)
+REGRESSION_LOSSES = ("mse", "circular")
+MINUTE_HEADS = ("regression", "classification", "sincos")
+
+
+def _angle_pair(fraction: np.ndarray) -> np.ndarray:
+    """A fraction of a turn -> (sin, cos), the encoding with no seam at 12:00."""
+    angle = 2 * np.pi * np.asarray(fraction, dtype=np.float64)
+    return np.stack([np.sin(angle), np.cos(angle)], axis=-1).astype(np.float32)
+
+
+def _pair_fraction(pair: np.ndarray) -> np.ndarray:
+    """(sin, cos) -> fraction of a turn in [0, 1)."""
+    pair = np.asarray(pair, dtype=np.float64)
+    return (np.arctan2(pair[..., 0], pair[..., 1]) / (2 * np.pi)) % 1.0
+
+
+def reconcile(hours: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+    """Join a continuous hour-hand reading (0-12) and a minute reading (0-60) into minutes.
+
+    The whole hour is the one whose hand position ``H + minute / 60`` lies nearest ``hours`` on
+    the 12-hour circle (ties go to the earlier hour).
+    """
+    minutes = np.asarray(minutes, dtype=np.float64) % 60
+    whole = np.ceil(np.asarray(hours, dtype=np.float64) - minutes / 60 - 0.5) % 12
+    return (whole * 60 + minutes) % MINUTES
+
+
+def circular_hours_loss(y_true: Any, y_pred: Any) -> Any:
+    """1 - cos of the angle between true and predicted hours: 11.9 vs 0.1 is a small error."""
+    angle = (y_true - y_pred) * (2 * math.pi / 12)
+    return keras.ops.mean(1.0 - keras.ops.cos(angle), axis=-1)
+
+
+class ClockHead(abc.ABC):
+    """One way of predicting the time; ``resolution`` bounds decode(encode(t)) - t in minutes."""
+
+    resolution: float = 0.5
+
+    @abc.abstractmethod
+    def outputs(self, features: Any, config: dict[str, Any]) -> dict[str, Any]:
+        """Output tensors by name, on top of the backbone's feature vector."""
+
+    @abc.abstractmethod
+    def losses(self) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def encode(self, minutes: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    @abc.abstractmethod
+    def decode(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Network outputs -> minutes past 12:00 in [0, 720)."""
+
+
+def _dense(features: Any, units: int, name: str, activation: str | None, config: dict[str, Any]) -> Any:
+    return keras.layers.Dense(units, activation=activation, kernel_initializer=config["initializer"], name=name)(features)
+
+
+class RegressionHead(ClockHead):
+    """One number: the time in hours (3:30 -> 3.5), with a squared or a circular loss."""
+
+    resolution = 0.5
+
+    def __init__(self, loss: str = "mse") -> None:
+        self.loss = loss
+
+    def outputs(self, features, config):
+        return {"hours": _dense(features, 1, "hours", None, config)}
+
+    def losses(self):
+        return {"hours": circular_hours_loss if self.loss == "circular" else "mse"}
+
+    def encode(self, minutes):
+        return {"hours": (np.asarray(minutes, dtype=np.float32) / 60.0)[:, None]}
+
+    def decode(self, outputs):
+        return (np.asarray(outputs["hours"], dtype=np.float64)[:, 0] * 60.0) % MINUTES
+
+
+class ClassificationHead(ClockHead):
+    """``n`` equal slices of the 12 hours; the decoded time is the middle of the slice."""
+
+    def __init__(self, classes: int) -> None:
+        if MINUTES % classes:
+            raise ValueError(f"{classes} classes do not divide 720 minutes evenly")
+        self.classes = classes
+        self.width = MINUTES // classes
+        self.resolution = self.width / 2
+
+    def outputs(self, features, config):
+        return {"time_class": _dense(features, self.classes, "time_class", "softmax", config)}
+
+    def losses(self):
+        return {"time_class": "sparse_categorical_crossentropy"}
+
+    def encode(self, minutes):
+        return {"time_class": (np.asarray(minutes) // self.width).astype(np.int64)}
+
+    def decode(self, outputs):
+        return (np.argmax(outputs["time_class"], axis=-1) + 0.5) * self.width
+
+
+class MultiHead(ClockHead):
+    """A 12-way hour output plus a minute output (regression, 60-way classification or sin/cos)."""
+
+    def __init__(self, minute_head: str = "sincos") -> None:
+        self.minute_head = minute_head
+        self.resolution = 0.5 if minute_head == "classification" else 0.01
+
+    def outputs(self, features, config):
+        out = {"hour": _dense(features, 12, "hour", "softmax", config)}
+        if self.minute_head == "regression":
+            out["minute"] = _dense(features, 1, "minute", None, config)
+        elif self.minute_head == "classification":
+            out["minute"] = _dense(features, 60, "minute", "softmax", config)
+        else:
+            out["minute"] = _dense(features, 2, "minute", "tanh", config)
+        return out
+
+    def losses(self):
+        minute = {"regression": "mse", "classification": "sparse_categorical_crossentropy", "sincos": "mse"}
+        return {"hour": "sparse_categorical_crossentropy", "minute": minute[self.minute_head]}
+
+    def encode(self, minutes):
+        minutes = np.asarray(minutes)
+        hour, minute = minutes // 60, minutes % 60
+        if self.minute_head == "regression":
+            target = (minute / 60.0).astype(np.float32)[:, None]
+        elif self.minute_head == "classification":
+            target = minute.astype(np.int64)
+        else:
+            target = _angle_pair(minute / 60.0)
+        return {"hour": hour.astype(np.int64), "minute": target}
+
+    def decode(self, outputs):
+        if self.minute_head == "regression":
+            minute = np.asarray(outputs["minute"], dtype=np.float64)[:, 0] * 60.0
+        elif self.minute_head == "classification":
+            minute = np.argmax(outputs["minute"], axis=-1).astype(np.float64)
+        else:
+            minute = _pair_fraction(outputs["minute"]) * 60.0
+        # The hour output as a continuous hand position: the circular mean of the class centres
+        # weighted by their probabilities, so a 2-vs-3 split at 2:59 reads as "almost 3".
+        probs = np.asarray(outputs["hour"], dtype=np.float64)
+        centres = 2 * np.pi * (np.arange(12) + 0.5) / 12
+        angle = np.arctan2(probs @ np.sin(centres), probs @ np.cos(centres))
+        hours = (angle / (2 * np.pi) * 12) % 12
+        return reconcile(hours, minute)
+
+
+class PeriodicHead(ClockHead):
+    """sin/cos of the hour hand's angle; with ``pairs=2`` also of the minute hand's."""
+
+    resolution = 0.01
+
+    def __init__(self, pairs: int = 1) -> None:
+        self.pairs = pairs
+
+    def outputs(self, features, config):
+        out = {"hour_angle": _dense(features, 2, "hour_angle", "tanh", config)}
+        if self.pairs == 2:
+            out["minute_angle"] = _dense(features, 2, "minute_angle", "tanh", config)
+        return out
+
+    def losses(self):
+        return {name: "mse" for name in (("hour_angle", "minute_angle") if self.pairs == 2 else ("hour_angle",))}
+
+    def encode(self, minutes):
+        minutes = np.asarray(minutes, dtype=np.float64)
+        out = {"hour_angle": _angle_pair(minutes / MINUTES)}
+        if self.pairs == 2:
+            out["minute_angle"] = _angle_pair((minutes % 60) / 60)
+        return out
+
+    def decode(self, outputs):
+        hours = _pair_fraction(outputs["hour_angle"]) * 12
+        if self.pairs == 1:
+            return (hours * 60) % MINUTES
+        return reconcile(hours, _pair_fraction(outputs["minute_angle"]) * 60)
+
+
+def head_from_config(config: dict[str, Any]) -> ClockHead:
+    """The head a clock config names, with its own conditional keys."""
+    head = config["head"]
+    if head == "regression":
+        return RegressionHead(config.get("regression_loss", "mse"))
+    if head == "classification":
+        return ClassificationHead(int(config["classes"]))
+    if head == "multi":
+        return MultiHead(config.get("minute_head", "sincos"))
+    if head == "periodic":
+        return PeriodicHead(int(config.get("pairs", 1)))
+    raise ValueError(f"unknown clock head {head!r}; known: {', '.join(HEADS)}")

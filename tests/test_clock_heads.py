@@ -1,0 +1,88 @@
+"""The common-sense error and the clock heads' encode / decode round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.timekeeping import MINUTES, common_sense_error, error_summary, split_minutes, to_minutes
+
+ALL_TIMES = np.arange(MINUTES)
+
+
+def test_common_sense_error_examples() -> None:
+    assert common_sense_error(to_minutes(0, 5), to_minutes(11, 55)) == 10  # 0:05 vs 11:55
+    assert common_sense_error(to_minutes(12, 0), to_minutes(0, 0)) == 0  # 12 reads as 0
+    assert common_sense_error(to_minutes(3, 0), to_minutes(9, 0)) == 360
+
+
+def test_common_sense_error_properties() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0, MINUTES, 10_000), rng.uniform(0, MINUTES, 10_000)
+    err = common_sense_error(a, b)
+    np.testing.assert_allclose(err, common_sense_error(b, a))  # symmetric
+    assert err.max() <= 360 and err.min() >= 0  # never above half a turn
+    np.testing.assert_allclose(common_sense_error(a, a + MINUTES), 0, atol=1e-9)  # wraps at 12:00
+    assert (common_sense_error(a, b)[a != b] > 0).all()  # zero only for equal times
+    np.testing.assert_allclose(common_sense_error(a, b), common_sense_error(a + 5, b + 5), atol=1e-9)
+
+
+def test_split_minutes_round_trip() -> None:
+    hour, minute = split_minutes(ALL_TIMES)
+    np.testing.assert_array_equal(to_minutes(hour, minute), ALL_TIMES)
+
+
+def test_error_summary() -> None:
+    summary = error_summary(np.array([0, 1, 4, 9, 100]))
+    assert summary["mean"] == pytest.approx(22.8) and summary["median"] == 4
+    assert summary["within_1"] == 0.4 and summary["within_5"] == 0.6 and summary["within_10"] == 0.8
+
+
+keras = pytest.importorskip("keras")
+from models.clock_heads import CLASS_COUNTS, MINUTE_HEADS, head_from_config, reconcile  # noqa: E402
+
+HEAD_CONFIGS = (
+    [{"head": "regression", "regression_loss": loss} for loss in ("mse", "circular")]
+    + [{"head": "classification", "classes": n} for n in CLASS_COUNTS]
+    + [{"head": "multi", "minute_head": m} for m in MINUTE_HEADS]
+    + [{"head": "periodic", "pairs": p} for p in (1, 2)]
+)
+IDS = ["-".join(str(v) for v in c.values()) for c in HEAD_CONFIGS]
+
+
+def _as_outputs(head, targets: dict) -> dict:
+    """What a perfect network would output: class targets become one-hot probabilities."""
+    outputs = {}
+    for name, target in targets.items():
+        if target.dtype.kind == "i":
+            width = {"time_class": getattr(head, "classes", 0), "hour": 12, "minute": 60}[name]
+            outputs[name] = np.eye(width, dtype=np.float32)[target]
+        else:
+            outputs[name] = target
+    return outputs
+
+
+@pytest.mark.parametrize("config", HEAD_CONFIGS, ids=IDS)
+def test_decode_of_encode_is_within_resolution_for_all_720_times(config: dict) -> None:
+    head = head_from_config(config)
+    decoded = head.decode(_as_outputs(head, head.encode(ALL_TIMES)))
+    assert decoded.shape == (MINUTES,)
+    assert ((decoded >= 0) & (decoded < MINUTES)).all()
+    assert common_sense_error(ALL_TIMES, decoded).max() <= head.resolution + 1e-6
+
+
+def test_reconcile_at_the_hour_boundary() -> None:
+    # The hour hand is nearly at 3 (2.98) and the minute hand says 59: that is 2:59, not 3:59.
+    assert reconcile(np.array([2.98]), np.array([59.0]))[0] == to_minutes(2, 59)
+    # Just past the hour: the hand a little past 3, minute 1 -> 3:01.
+    assert reconcile(np.array([3.02]), np.array([1.0]))[0] == to_minutes(3, 1)
+    # Across 12: hand at 11.99, minute 59 -> 11:59; hand at 0.01, minute 0 -> 12:00.
+    assert reconcile(np.array([11.99, 0.01]), np.array([59.0, 0.0])).tolist() == [to_minutes(11, 59), 0]
+
+
+def test_multi_head_reconciles_a_split_hour_vote() -> None:
+    head = head_from_config({"head": "multi", "minute_head": "classification"})
+    hour = np.zeros((1, 12), np.float32)
+    hour[0, 2], hour[0, 3] = 0.45, 0.55  # the network cannot decide between 2 and 3...
+    minute = np.eye(60, dtype=np.float32)[[58]]  # ...but the minute hand is at 58
+    assert head.decode({"hour": hour, "minute": minute})[0] == to_minutes(2, 58)
