@@ -46,7 +46,7 @@ def main() -> None:
         url = f"sqlite:///{tmp}/overhead.db"
         create_study(url, "overhead", family, "none")
         worker = Worker(url, "overhead", pins)
-        splits = worker.objective.splits
+        splits = worker.objective.data.get(family.full_config(family.reference, pins, seed=0))
         config = family.full_config(family.reference, pins, seed=0)
         print(f"{args.family} reference, {args.epochs} epochs, {len(splits.x_train)} train / {len(splits.x_val)} validation images")
         print(f"{'repeat':>6} {'bare s':>8} {'service s':>10} {'ratio':>7}")

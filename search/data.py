@@ -38,6 +38,23 @@ def data_key(config: dict[str, Any]) -> tuple:
     return tuple(config.get(k) for k in DATA_KEYS)
 
 
+class DataCache:
+    """The arrays a worker has loaded, by data key: each dataset (and size) is loaded once.
+
+    Most studies use one key for every trial; a study that searches the input size holds one
+    entry per size it has seen.
+    """
+
+    def __init__(self) -> None:
+        self._splits: dict[tuple, Splits] = {}
+
+    def get(self, config: dict[str, Any]) -> Splits:
+        key = data_key(config)
+        if key not in self._splits:
+            self._splits[key] = prepare(config)
+        return self._splits[key]
+
+
 def prepare(config: dict[str, Any]) -> Splits:
     """Load the config's dataset and carve its validation set (and ``train_limit``)."""
     images = load_images(config["dataset"], config.get("data_dir"))

@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 from optuna_integration import KerasPruningCallback
 
-from search.data import Splits, data_key
+from search.data import DataCache
 from search.pins import PinnedTrial
 from search.training import Trainer
 from studies import StudyFamily
@@ -24,15 +24,13 @@ class Objective:
         self,
         family: StudyFamily,
         pins: dict[str, Any],
-        splits: Splits,
-        splits_key: tuple,
+        data: DataCache,
         versions: dict[str, str],
         worker: str,
     ) -> None:
         self.family = family
         self.pins = pins
-        self.splits = splits
-        self.splits_key = splits_key
+        self.data = data
         self.versions = versions
         self.worker = worker
         # The budget lock the worker holds while Optuna creates this trial: released first thing.
@@ -50,9 +48,7 @@ class Objective:
         trial.set_user_attr("versions", self.versions)
         trainer = None
         try:
-            if data_key(config) != self.splits_key:
-                raise ValueError("this trial's data keys differ from the worker's loaded data")
-            trainer = Trainer(config, self.splits)
+            trainer = Trainer(config, self.data.get(config))
             trial.set_user_attr("param_count", trainer.param_count)
             log.info("trial %d: %s", trial.number, config)
             trainer.fit([KerasPruningCallback(trial, "val_error")])

@@ -55,6 +55,20 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def make_objective(family: Any, pins: dict[str, Any], versions: dict[str, str], worker: str) -> Any:
+    """The objective for ``family``'s task, with its data loaded before the first trial."""
+    if family.task == "smoke":
+        from search.smoke import SmokeObjective  # no TensorFlow: for load and smoke tests
+
+        return SmokeObjective(family, pins, worker)
+    from search.data import DataCache
+    from search.objective import Objective  # imports Keras: only workers pay for it
+
+    data = DataCache()
+    data.get(family.full_config(family.reference, pins, seed=0))  # fail fast, and load once
+    return Objective(family, pins, data, versions, worker)
+
+
 class Worker:
     """A study opened and its data loaded, ready to run trials until a budget is met."""
 
@@ -67,12 +81,7 @@ class Worker:
         self.study.sampler = make_sampler()
         if threads:
             set_threads(threads)
-        from search.data import data_key, prepare
-        from search.objective import Objective  # imports Keras: only workers pay for it
-
-        probe = family.full_config(family.reference, pins, seed=0)
-        splits = prepare(probe)  # once per worker, not per trial
-        self.objective = Objective(family, pins, splits, data_key(probe), versions(), _worker_id())
+        self.objective = make_objective(family, pins, versions(), _worker_id())
 
     def run(self, trials: int) -> int:
         """Run trials until the study has ``trials`` finished ones; return how many this ran."""

@@ -33,6 +33,7 @@ class StudyFamily:
     reference_params: dict[str, Any]
     budget: dict[str, Any] = field(default_factory=dict)
     pruner: str = "median"
+    task: str = "classify"  # which objective trains it: classify, clock, smoke
     objective: str = "validation error (1 - accuracy)"
 
     def budget_defaults(self) -> dict[str, Any]:
