@@ -47,6 +47,7 @@ def reconcile(hours: np.ndarray, minutes: np.ndarray) -> np.ndarray:
     return (whole * 60 + minutes) % MINUTES
 
 
+@keras.saving.register_keras_serializable(package="clockwork")
 def circular_hours_loss(y_true: Any, y_pred: Any) -> Any:
     """1 - cos of the angle between true and predicted hours: 11.9 vs 0.1 is a small error."""
     angle = (y_true - y_pred) * (2 * math.pi / 12)

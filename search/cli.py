@@ -185,6 +185,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from search.retrain import run_train
+    from search.study import test_line
     from storage.export import read_export
 
     entries = read_export(args.file)
@@ -192,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"--entry {args.entry}: {args.file} holds {len(entries)} trial(s)")
     metrics = run_train(entries[args.entry], args.out)
     print(
-        f"test accuracy {metrics['test_accuracy']:.4f} (trial: {metrics['trial_test_accuracy']}), "
+        f"{test_line(metrics)} (the trial's: {test_line(metrics['trial_test'])}), "
         f"{metrics['param_count']} parameters (trial: {metrics['trial_param_count']}); "
         f"saved {args.out / 'model.keras'} and {args.out / 'metrics.json'}"
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from search.study import best_trial, finished_count, open_study, state_counts
+from search.study import best_trial, finished_count, open_study, state_counts, test_line
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +122,9 @@ def print_summary(study: Any) -> None:
         print("no completed trial yet")
         return
     attrs = best.user_attrs
-    test = attrs.get("test_accuracy")
     print(
-        f"best trial #{best.number}: validation error {best.value:.4f}"
-        + (f", test accuracy {test:.4f}" if test is not None else "")
-        + f", {attrs.get('epochs')} epochs, {attrs.get('param_count')} parameters"
+        f"best trial #{best.number}: validation error {best.value:.4f}, {test_line(attrs)}, "
+        f"{attrs.get('epochs')} epochs, {attrs.get('param_count')} parameters"
     )
     reference = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("reference") and t.value is not None]
     if reference and reference[0].number != best.number:

@@ -11,7 +11,7 @@ from optuna_integration import KerasPruningCallback
 
 from search.data import DataCache
 from search.pins import PinnedTrial
-from search.training import Trainer
+from search.training import Trainer, make_trainer
 from studies import StudyFamily
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Objective:
         trial.set_user_attr("versions", self.versions)
         trainer = None
         try:
-            trainer = Trainer(config, self.data.get(config))
+            trainer = make_trainer(config, self.data.get(config))
             trial.set_user_attr("param_count", trainer.param_count)
             log.info("trial %d: %s", trial.number, config)
             trainer.fit([KerasPruningCallback(trial, "val_error")])
@@ -70,7 +70,8 @@ class Objective:
         trial.set_user_attr("train_seconds", round(clock.seconds, 3))
         if clock.val_errors:
             trial.set_user_attr("val_error", clock.val_errors[-1])
+        for key, value in trainer.validation_summary().items():
+            trial.set_user_attr(key, value)
         if test and clock.epochs:
-            accuracy = trainer.evaluate_test()
-            trial.set_user_attr("test_accuracy", accuracy)
-            trial.set_user_attr("test_error", 1.0 - accuracy)
+            for key, value in trainer.evaluate_test().items():
+                trial.set_user_attr(key, value)

@@ -40,10 +40,10 @@ def run_train(entry: dict[str, Any], out: Path) -> dict[str, Any]:
     config = dict(entry["config"])
     check_full_config(config)
     from search.data import prepare  # after the checks: a bad file fails before TensorFlow loads
-    from search.training import Trainer
+    from search.training import make_trainer
 
     splits = prepare(config)
-    trainer = Trainer(config, splits)
+    trainer = make_trainer(config, splits)
     expected = entry.get("metrics", {}).get("param_count")
     log.info("model: %d parameters (trial had %s)", trainer.param_count, expected)
     start = time.perf_counter()
@@ -56,8 +56,8 @@ def run_train(entry: dict[str, Any], out: Path) -> dict[str, Any]:
         "epochs": trainer.clock.epochs,
         "train_seconds": round(time.perf_counter() - start, 3),
         "train_images": int(len(splits.x_train) + len(splits.x_val)),
-        "test_accuracy": trainer.evaluate_test(),
-        "trial_test_accuracy": entry.get("metrics", {}).get("test_accuracy"),
+        **trainer.evaluate_test(),
+        "trial_test": {k: v for k, v in entry.get("metrics", {}).items() if k.startswith("test_")},
         "data_source": splits.source,
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -104,3 +104,12 @@ def describe_trial(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "param_count": attrs.get("param_count"),
         "reference": bool(attrs.get("reference")),
     }
+
+
+def test_line(metrics: dict[str, Any]) -> str:
+    """The test result in words: accuracy for classifiers, minutes for clocks."""
+    if metrics.get("test_accuracy") is not None:
+        return f"test accuracy {metrics['test_accuracy']:.4f}"
+    if metrics.get("test_mean") is not None:
+        return f"test error {metrics['test_mean']:.2f} min mean, {metrics['test_median']:.2f} median"
+    return "not tested"

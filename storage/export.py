@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 FORMAT = "clockwork-export/1"
-METRIC_KEYS = ("val_error", "test_accuracy", "test_error", "epochs", "train_seconds", "param_count")
+METRIC_KEYS = ("epochs", "train_seconds", "param_count")  # plus every val_* and test_* attribute
 
 
 class ExportError(Exception):
@@ -42,7 +42,9 @@ def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, A
                 "trial": t.number,
                 "value": t.value,
                 "config": t.user_attrs["config"],
-                "metrics": {k: t.user_attrs[k] for k in METRIC_KEYS if k in t.user_attrs},
+                "metrics": {
+                    k: v for k, v in t.user_attrs.items() if k in METRIC_KEYS or k.startswith(("val_", "test_"))
+                },
                 "versions": t.user_attrs.get("versions", {}),
             }
             for t in chosen
