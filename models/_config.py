@@ -14,6 +14,19 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "nadam")
 REGULARIZERS = ("none", "l1", "l2", "l1_l2")
 
+# Clock vocabulary (the builders are in models.clock and models.clock_heads).
+HEADS = ("regression", "classification", "multi", "periodic")
+CLASS_COUNTS = (12, 24, 48, 72, 144, 360, 720)
+REGRESSION_LOSSES = ("mse", "circular")
+MINUTE_HEADS = ("regression", "classification", "sincos")
+AUGMENTATIONS = ("none", "light", "strong")
+HEAD_KEYS: dict[str, dict[str, Any]] = {
+    "regression": {"regression_loss": REGRESSION_LOSSES},
+    "classification": {"classes": CLASS_COUNTS},
+    "multi": {"minute_head": MINUTE_HEADS},
+    "periodic": {"pairs": (1, 2)},
+}
+
 # Keys every optimizer choice adds on top of the common ones.
 OPTIMIZER_KEYS: dict[str, dict[str, type]] = {
     "sgd": {},
@@ -25,7 +38,7 @@ OPTIMIZER_KEYS: dict[str, dict[str, type]] = {
 }
 
 _COMMON: dict[str, Any] = {
-    "model": ("mlp", "cnn"),
+    "model": ("mlp", "cnn", "clock"),
     "initializer": INITIALIZERS,
     "activation": ACTIVATIONS,
     "optimizer": OPTIMIZERS,
@@ -46,6 +59,18 @@ _BY_MODEL: dict[str, dict[str, Any]] = {
         "kernel_size": int,
         "dense_units": list,
     },
+    "clock": {
+        "head": HEADS,
+        "input_size": int,
+        "augment": AUGMENTATIONS,
+        "conv_blocks": int,
+        "filters": int,
+        "kernel_size": int,
+        "first_stride": int,
+        "pooling": ("max", "avg"),
+        "global_pool": bool,
+        "dense_units": "count",
+    },
 }
 
 
@@ -58,6 +83,8 @@ def required_keys(config: dict[str, Any]) -> dict[str, Any]:
     spec = dict(_COMMON)
     spec.update(_BY_MODEL.get(config.get("model"), {}))
     spec.update(OPTIMIZER_KEYS.get(config.get("optimizer"), {}))
+    if config.get("model") == "clock":
+        spec.update(HEAD_KEYS.get(config.get("head"), {}))
     if config.get("regularizer", "none") != "none":
         spec["reg_strength"] = float
     return spec
@@ -80,6 +107,9 @@ def check_config(config: Any) -> dict[str, Any]:
         elif kind is int:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"config key '{key}' must be a positive integer, not {value!r}")
+        elif kind == "count":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"config key '{key}' must be a whole number (0 or more), not {value!r}")
         elif kind is bool:
             if not isinstance(value, bool):
                 raise ConfigError(f"config key '{key}' must be true or false, not {value!r}")

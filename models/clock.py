@@ -7,9 +7,8 @@ from typing import Any
 import keras
 
 from models._components import activation, dense_block, optimizer, regularizer
+from models._config import AUGMENTATIONS  # noqa: F401 (re-exported)
 from models.clock_heads import ClockHead
-
-AUGMENTATIONS = ("none", "light", "strong")
 
 
 def augmentation(kind: str) -> list[keras.layers.Layer]:

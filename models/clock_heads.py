@@ -18,10 +18,7 @@ import numpy as np
 
 from models.timekeeping import MINUTES
 
-HEADS = ("regression", "classification", "multi", "periodic")
-CLASS_COUNTS = (12, 24, 48, 72, 144, 360, 720)
-REGRESSION_LOSSES = ("mse", "circular")
-MINUTE_HEADS = ("regression", "classification", "sincos")
+from models._config import CLASS_COUNTS, HEADS, MINUTE_HEADS, REGRESSION_LOSSES  # noqa: F401 (re-exported)
 
 
 def _angle_pair(fraction: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 
 # The validation split is fixed for a study: every trial is judged on the same images.
 SPLIT_SEED = 0
-DATA_KEYS = ("dataset", "data_dir", "val_size", "train_limit")
+DATA_KEYS = ("dataset", "data_dir", "val_size", "train_limit", "input_size")
+DEFAULT_CLOCK_DIR = "data/clock"  # where `make demo` renders the synthetic set
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class DataCache:
 
 def prepare(config: dict[str, Any]) -> Splits:
     """Load the config's dataset and carve its validation set (and ``train_limit``)."""
+    if config["dataset"] == "clock":
+        return _prepare_clock(config)
     images = load_images(config["dataset"], config.get("data_dir"))
     train_idx, val_idx = validation_split(len(images.x_train), config["val_size"], SPLIT_SEED)
     limit = config.get("train_limit")
@@ -70,4 +73,19 @@ def prepare(config: dict[str, Any]) -> Splits:
         images.x_train[train_idx], images.y_train[train_idx],
         images.x_train[val_idx], images.y_train[val_idx],
         images.x_test, images.y_test, images.n_classes, images.source,
+    )
+
+
+def _prepare_clock(config: dict[str, Any]) -> Splits:
+    """Clock photos at the config's input size (resized once, cached on disk); labels in minutes."""
+    from datasets.clock import load_clock, to_minutes
+
+    data = load_clock(config.get("data_dir") or DEFAULT_CLOCK_DIR, size=int(config["input_size"]), val_size=config["val_size"])
+    x_train, y_train = data.x_train, to_minutes(data.y_train)
+    limit = config.get("train_limit")
+    if limit:
+        x_train, y_train = x_train[: int(limit)], y_train[: int(limit)]
+    return Splits(
+        x_train, y_train, data.x_val, to_minutes(data.y_val), data.x_test, to_minutes(data.y_test),
+        n_classes=0, source=data.source,
     )

@@ -4,9 +4,10 @@
 """
 
 from studies._classic import classic_families
+from studies.clock import CLOCK
 from studies._family import BUDGET_DEFAULTS, StudyFamily
 
-FAMILIES: dict[str, StudyFamily] = {f.name: f for f in classic_families()}
+FAMILIES: dict[str, StudyFamily] = {f.name: f for f in [*classic_families(), CLOCK]}
 
 
 class UnknownStudy(KeyError):

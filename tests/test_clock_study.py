@@ -1,0 +1,83 @@
+"""The clock study: every head trains on tiny rendered photos and decodes to valid times."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from models._config import CLASS_COUNTS, MINUTE_HEADS
+from studies.clock import CLOCK_REFERENCE
+
+keras = pytest.importorskip("keras")
+from search.data import prepare  # noqa: E402
+from search.training import ClockTrainer  # noqa: E402
+
+TINY_BACKBONE = {"input_size": 32, "conv_blocks": 2, "filters": 8, "dense_units": 16, "batch_size": 32}
+HEADS = (
+    [{"head": "regression", "regression_loss": loss} for loss in ("mse", "circular")]
+    + [{"head": "classification", "classes": n} for n in CLASS_COUNTS]
+    + [{"head": "multi", "minute_head": m} for m in MINUTE_HEADS]
+    + [{"head": "periodic", "pairs": p} for p in (1, 2)]
+)
+
+
+@pytest.fixture(scope="module")
+def clock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from datasets.synth import synthesize
+
+    out = tmp_path_factory.mktemp("clock")
+    synthesize(out, 300, seed=3, style="clean")
+    return out
+
+
+def _config(clock_dir: Path, **changes) -> dict:
+    config = {**CLOCK_REFERENCE, **TINY_BACKBONE, "family": "clock", "dataset": "clock", "epochs": 1,
+              "val_size": 40, "train_limit": None, "data_dir": str(clock_dir), "seed": 0}
+    for key in ("minute_head", "regression_loss", "classes", "pairs"):
+        config.pop(key, None)
+    config.update(changes)
+    return config
+
+
+@pytest.mark.parametrize("head", HEADS, ids=["-".join(map(str, h.values())) for h in HEADS])
+def test_every_head_trains_and_predicts_decodable_times(clock_dir: Path, head: dict) -> None:
+    config = _config(clock_dir, **head)
+    trainer = ClockTrainer(config, prepare(config))
+    trainer.fit()
+    minutes = trainer.predict_minutes(trainer.splits.x_test)
+    assert minutes.shape == (len(trainer.splits.x_test),)
+    assert np.isfinite(minutes).all() and (minutes >= 0).all() and (minutes < 720).all()
+    test = trainer.evaluate_test()
+    assert 0 <= test["test_mean"] <= 360 and 0 <= test["test_within_10"] <= 1
+    assert trainer.clock.epochs == 1 and len(trainer.clock.val_errors) == 1
+
+
+@pytest.mark.parametrize("augment", ["light", "strong"])
+def test_augmented_backbones_train(clock_dir: Path, augment: str) -> None:
+    config = _config(clock_dir, augment=augment, global_pool=True, first_stride=2, pooling="avg")
+    trainer = ClockTrainer(config, prepare(config))
+    trainer.fit()
+    assert np.isfinite(trainer.clock.val_errors[0])
+
+
+def test_clock_worker_records_the_error_summary(clock_dir: Path, storage: str) -> None:
+    from search.pins import parse_pins
+    from search.study import create_study
+    from search.worker import run_worker
+    from studies import get_family
+
+    create_study(storage, "clock", get_family("clock"), "hyperband")
+    pins = [f"{k}={v}" for k, v in TINY_BACKBONE.items()] + ["epochs=2", "val_size=40", f"data_dir={clock_dir}"]
+    run_worker(storage, "clock", 1, parse_pins(pins))
+    (trial,) = optuna.load_study(study_name="clock", storage=storage).trials
+    assert trial.state == TrialState.COMPLETE
+    attrs = trial.user_attrs
+    assert trial.value == pytest.approx(attrs["val_mean"])
+    for key in ("val_mean", "val_median", "val_p90", "test_mean", "test_median", "test_p90",
+                "test_within_1", "test_within_5", "test_within_10", "train_seconds"):
+        assert key in attrs, key
+    assert attrs["config"]["head"] == "multi" and attrs["config"]["input_size"] == 32
