@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from models import check_config
 from models.classifier import build_classifier
 from models.clock import build_clock_model
 from models.clock_heads import head_from_config
@@ -141,6 +142,7 @@ class ClockTrainer(Trainer):
     """The clock CNN: labels are minutes past 12:00, the objective the common-sense error."""
 
     def _build(self) -> keras.Model:
+        check_config(self.config)
         self.head = head_from_config(self.config)
         return build_clock_model(self.config, self.head)
 

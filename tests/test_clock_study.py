@@ -37,8 +37,9 @@ def clock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _config(clock_dir: Path, **changes) -> dict:
     config = {**CLOCK_REFERENCE, **TINY_BACKBONE, "family": "clock", "dataset": "clock", "epochs": 1,
               "val_size": 40, "train_limit": None, "data_dir": str(clock_dir), "seed": 0}
-    for key in ("minute_head", "regression_loss", "classes", "pairs"):
-        config.pop(key, None)
+    if "head" in changes:  # a new head brings its own conditional keys
+        for key in ("minute_head", "regression_loss", "classes", "pairs"):
+            config.pop(key, None)
     config.update(changes)
     return config
 
@@ -81,3 +82,39 @@ def test_clock_worker_records_the_error_summary(clock_dir: Path, storage: str) -
                 "test_within_1", "test_within_5", "test_within_10", "train_seconds"):
         assert key in attrs, key
     assert attrs["config"]["head"] == "multi" and attrs["config"]["input_size"] == 32
+
+
+def test_train_then_predict_from_every_input_kind(clock_dir: Path, tmp_path: Path) -> None:
+    import csv
+    import json
+
+    from PIL import Image
+
+    from conftest import cli
+
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(_config(clock_dir, epochs=2)))
+    model_dir = tmp_path / "model"
+    result = cli("train", str(config_path), "--out", str(model_dir))
+    assert result.returncode == 0, result.stderr
+    assert "test error" in result.stdout and (model_dir / "model.keras").is_file()
+
+    result = cli("predict", str(model_dir), str(clock_dir), "--out", str(tmp_path / "a.csv"))
+    assert result.returncode == 0, result.stderr
+    assert "common-sense error over 300 images: mean" in result.stdout
+    rows = list(csv.DictReader(open(tmp_path / "a.csv")))
+    assert len(rows) == 300 and set(rows[0]) == {"image", "hour", "minute", "true_hour", "true_minute", "error_minutes"}
+    assert all(0 <= int(r["hour"]) <= 11 and 0 <= int(r["minute"]) <= 59 for r in rows)
+
+    images = np.load(clock_dir / "images.npy")
+    pngs = []
+    for i in range(3):
+        pngs.append(tmp_path / f"clock{i}.png")
+        Image.fromarray(images[i]).convert("RGB").save(pngs[-1])  # colour files are turned grey
+    result = cli("predict", str(model_dir), *map(str, pngs), "--out", str(tmp_path / "b.csv"))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(open(tmp_path / "b.csv")))
+    assert [r["image"] for r in rows] == [str(p) for p in pngs] and "true_hour" not in rows[0]
+
+    result = cli("predict", str(model_dir), str(tmp_path / "nope.png"), "--out", str(tmp_path / "c.csv"))
+    assert result.returncode == 2 and "no such file" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,67 @@
+"""``predict``: read the time from photos with a model directory written by ``train``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from datasets.photos import read_photos
+from search.errors import UserError
+
+
+def load_model_dir(model_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """The Keras model and its config from a ``train`` output directory (or its model.keras)."""
+    folder = model_dir.parent if model_dir.suffix == ".keras" else model_dir
+    model_path, config_path = folder / "model.keras", folder / "config.json"
+    for path in (model_path, config_path):
+        if not path.is_file():
+            raise UserError(f"{path} not found: MODEL is a directory written by `python -m search train`")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{config_path}: not valid JSON ({exc.msg})") from None
+    if config.get("model") != "clock":
+        raise UserError(f"{folder} holds a {config.get('model')!r} model; predict reads clock models")
+    import keras
+
+    import models.clock_heads  # noqa: F401  registers the custom losses the saved model names
+
+    return keras.models.load_model(model_path), config
+
+
+def run_predict(model_dir: Path, inputs: list[str], out: Path) -> dict[str, float] | None:
+    """Write one CSV row per image; return the error summary when the inputs carry labels."""
+    from models.clock_heads import head_from_config
+    from models.timekeeping import common_sense_error, error_summary, split_minutes, to_minutes
+
+    model, config = load_model_dir(model_dir)
+    photos = read_photos(inputs, int(config["input_size"]))
+    outputs = model.predict(photos.images, batch_size=256, verbose=0)
+    minutes = head_from_config(config).decode(outputs)
+    hours, mins = split_minutes(minutes)
+    errors = None
+    if photos.labels is not None:
+        errors = common_sense_error(to_minutes(photos.labels[:, 0], photos.labels[:, 1]), minutes)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "hour", "minute"] + (["true_hour", "true_minute", "error_minutes"] if errors is not None else []))
+        for i, name in enumerate(photos.names):
+            row = [name, int(hours[i]), int(mins[i])]
+            if errors is not None:
+                row += [int(photos.labels[i, 0]), int(photos.labels[i, 1]), round(float(errors[i]), 2)]
+            writer.writerow(row)
+    return error_summary(errors) if errors is not None else None
+
+
+def format_summary(summary: dict[str, float], n: int) -> str:
+    return (
+        f"common-sense error over {n} images: mean {summary['mean']:.2f} min, median {summary['median']:.2f}, "
+        f"90th percentile {summary['p90']:.2f}; within 1 min {summary['within_1']:.1%}, "
+        f"5 min {summary['within_5']:.1%}, 10 min {summary['within_10']:.1%}"
+    )
+
+
+__all__ = ["format_summary", "load_model_dir", "run_predict"]
