@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv data clean-runs
+.PHONY: demo test venv data clock-data
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,7 @@ demo: venv data
 
 test: venv data
 	$(PY) -m pytest -q
+
+# The synthetic tell-the-time set (about 20-30 s on 2 cores); the clock study reads data/clock.
+clock-data: venv
+	@test -f data/clock/images.npy || $(PY) -m datasets synth-clock --n 18000 --out data/clock --seed 7 --jobs 2
