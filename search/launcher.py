@@ -1,25 +1,83 @@
-"""``launch``: create the study, start N worker processes, show progress, print a summary."""
+"""``launch``: create the study, start N worker processes, show progress, print a summary.
+
+GPUs: each worker process sees one GPU through ``CUDA_VISIBLE_DEVICES``, round robin over the
+devices this process may use (``$CUDA_VISIBLE_DEVICES`` if set, else what ``nvidia-smi -L`` or
+``/proc/driver/nvidia/gpus`` list), so 8 workers on 4 GPUs put two on each. The launcher finds them
+without importing TensorFlow. Without GPUs the CPU threads are split between the workers.
+
+Stopping: Ctrl-C or SIGTERM asks every worker to end its running trial as FAIL; after they exit,
+any trial still RUNNING under one of them (a worker killed after the grace time) is ended FAIL
+too, so a later launch resumes a clean study: trial numbers continue and the budget counts what
+was already finished.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
 from tqdm import tqdm
 
+from storage import kind_of
+from storage.urls import MAX_RETRY
 from search.study import best_trial, finished_count, open_study, state_counts, test_line
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
 STOP_GRACE_SECONDS = 60
+PROC_GPUS = Path("/proc/driver/nvidia/gpus")
+
+
+def visible_gpus(env: dict[str, str] | None = None) -> list[str]:
+    """The GPUs this process may hand out, as ``CUDA_VISIBLE_DEVICES`` entries (indices or UUIDs).
+
+    An explicit ``$CUDA_VISIBLE_DEVICES`` wins (CUDA ignores everything from the first invalid
+    entry on, so ``-1`` or an empty value hides all GPUs); otherwise the devices are detected.
+    """
+    env = os.environ if env is None else env
+    if "CUDA_VISIBLE_DEVICES" in env:
+        gpus = []
+        for entry in env["CUDA_VISIBLE_DEVICES"].split(","):
+            entry = entry.strip()
+            if not entry or entry.startswith("-"):
+                break
+            gpus.append(entry)
+        return gpus
+    return [str(i) for i in range(detect_gpu_count())]
+
+
+def detect_gpu_count() -> int:
+    """How many NVIDIA GPUs the machine has, from ``nvidia-smi -L``, else the driver's /proc entries."""
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+        if out.returncode == 0:
+            return sum(line.startswith("GPU ") for line in out.stdout.splitlines())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return sum(1 for entry in PROC_GPUS.iterdir() if entry.is_dir())
+    except OSError:
+        return 0
+
+
+def assign_gpus(workers: int, gpus: list[str]) -> list[str | None]:
+    """Worker ``i`` gets ``gpus[i % len(gpus)]``; ``None`` for every worker when there is no GPU."""
+    if not gpus:
+        return [None] * workers
+    return [gpus[i % len(gpus)] for i in range(workers)]
 
 
 def worker_command(url: str, study: str, trials: int, threads: int, pin_args: list[str]) -> list[str]:
@@ -46,18 +104,22 @@ def run_launch(
     threads = max(1, (os.cpu_count() or 1) // workers)
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    gpus = assign_gpus(workers, visible_gpus())
     procs: list[tuple[subprocess.Popen, Path]] = []
     for i in range(workers):
         path = log_dir / f"worker-{i}.log"
+        worker_env = env if gpus[i] is None else {**env, "CUDA_VISIBLE_DEVICES": gpus[i]}
         with open(path, "w") as out:
             proc = subprocess.Popen(
                 worker_command(url, study_name, trials, threads, pin_args),
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=worker_env,
             )
         procs.append((proc, path))
-    print(f"launched {workers} workers ({threads} CPU thread(s) each); logs in {log_dir}", flush=True)
+    devices = f", GPUs {', '.join(g or '-' for g in gpus)}" if gpus[0] is not None else ""
+    print(f"launched {workers} workers ({threads} CPU thread(s) each{devices}); logs in {log_dir}", flush=True)
 
     study = open_study(url, study_name, heartbeat=False)
+    heartbeats = kind_of(url) not in ("journal", "redis")
     stopping = timed_out = False
     deadline = time.monotonic() + timeout if timeout else None
 
@@ -68,6 +130,10 @@ def run_launch(
     bar = tqdm(total=trials, desc=study_name, unit="trial", dynamic_ncols=True)
     try:
         while any(p.poll() is None for p, _ in procs):
+            if not heartbeats:
+                # A journal has no heartbeats: a worker that died (OOM-killed, SIGKILL) would hold
+                # its trial RUNNING, and a slot of the budget, forever. Fail and requeue it now.
+                end_orphaned_trials(study, [p.pid for p, _ in procs if p.poll() not in (None, 0)], retry=True)
             _update(bar, study)
             if deadline is not None and time.monotonic() > deadline:
                 timed_out = True
@@ -89,8 +155,13 @@ def run_launch(
                 proc.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        ended = end_orphaned_trials(study, [p.pid for p, _ in procs if p.poll() is not None])
         _update(bar, study)
         bar.close()
+    if ended:
+        print(f"{ended} trial(s) left RUNNING by stopped workers were ended as FAIL", file=sys.stderr)
+    if stopping:
+        print(f"stopped; launch again to resume study {study_name} (finished trials count toward --trials)")
 
     failed = [(i, p.returncode, path) for i, (p, path) in enumerate(procs) if p.returncode not in (0, None)]
     for i, code, path in failed:
@@ -103,6 +174,28 @@ def run_launch(
     if stopping:
         return 130
     return 1 if failed else 0
+
+
+def end_orphaned_trials(study: Any, pids: list[int], *, retry: bool = False) -> int:
+    """End as FAIL the RUNNING trials of the exited worker processes ``pids``; return how many.
+
+    With ``retry`` each is queued again with its parameters, as a heartbeat would have done
+    (Optuna's ``RetryHeartbeatStaleTrialCallback``, at most ``MAX_RETRY`` times per trial).
+    """
+    if not pids:
+        return 0
+    owners = {f"{socket.gethostname()}:{pid}" for pid in pids}
+    requeue = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+    ended = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get("worker") in owners:
+            with contextlib.suppress(UpdateFinishedTrialError):
+                study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "its worker process ended mid-trial")
+                study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+                ended += 1
+                if retry:
+                    requeue(study, study._storage.get_trial(trial._trial_id))
+    return ended
 
 
 def _update(bar: tqdm, study: Any) -> None:

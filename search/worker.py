@@ -3,7 +3,12 @@
 The budget counts finished trials (COMPLETE + PRUNED) of the whole study, over every worker and
 every launch. A worker starts a trial only under the storage's budget lock, after counting
 finished plus running trials, so N workers never overshoot it; failed trials do not count, so a
-crashed or diverged trial is replaced.
+crashed or diverged trial is replaced. Behind the gRPC proxy no lock reaches the workers: there a
+new trial proceeds only if :func:`storage.over_budget` allows it (see its docstring).
+
+Signals: SIGTERM and SIGINT end a running trial as FAIL (Optuna records the interrupted objective)
+and stop the worker. Outside a trial (while Optuna creates or finishes one) the signal is held
+until that storage write is done, so a stopped worker never leaves a RUNNING trial behind.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import optuna
 
 from search.errors import UserError
 from search.study import family_of, finished_count, make_pruner, make_sampler, open_study, state_counts
-from storage import budget_lock
+from storage import SURPLUS_ATTR, budget_lock, needs_optimistic_check, over_budget
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +56,70 @@ def set_threads(threads: int) -> None:
         log.warning("TensorFlow is already initialised in this process; keeping its thread count")
 
 
+class _Interrupts:
+    """SIGTERM/SIGINT as one KeyboardInterrupt: inside a trial at once, else at the next safe point.
+
+    "At once" waits for a storage write in progress to end (polled every 50 ms with SIGALRM): an
+    interrupted write could leave a journal file's lock or half a record behind. Only the first
+    signal raises; later ones (Ctrl-C and the launcher's SIGTERM both arrive) must not hit the
+    clean-up of the first.
+    """
+
+    STORAGE_CODE = tuple(f"{os.sep}{part}{os.sep}" for part in (f"optuna{os.sep}storages", "sqlalchemy", "redis", "grpc"))
+
+    def __init__(self) -> None:
+        self.in_trial = False
+        self.pending: int | None = None
+        self.raised = False
+
+    def reset(self) -> None:
+        self.in_trial, self.pending, self.raised = False, None, False
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if signum != signal.SIGALRM:
+            self.pending = self.pending or signum
+        if self.pending is None or self.raised or not self.in_trial:
+            return
+        if self._in_storage_write(frame):
+            signal.setitimer(signal.ITIMER_REAL, 0.05)  # ask again when the write is done
+            return
+        self.raised = True
+        raise KeyboardInterrupt(f"signal {self.pending}")
+
+    def check(self) -> None:
+        if self.pending is not None:
+            self.raised = True
+            raise KeyboardInterrupt(f"signal {self.pending}")
+
+    def _in_storage_write(self, frame: Any) -> bool:
+        while frame is not None:
+            if any(part in frame.f_code.co_filename for part in self.STORAGE_CODE):
+                return True
+            frame = frame.f_back
+        return False
+
+
+INTERRUPTS = _Interrupts()
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    INTERRUPTS.handle(signum, frame)
+
+
+class BudgetSurplus(Exception):
+    """A trial created past the budget behind the gRPC proxy: ended unrun, never counted."""
+
+
+class _NoSurplusTraceback(logging.Filter):
+    """Optuna logs a failed trial with its traceback; a surplus trial is expected: its message is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], BudgetSurplus):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("optuna.study._optimize").addFilter(_NoSurplusTraceback())
 
 
 def make_objective(family: Any, pins: dict[str, Any], versions: dict[str, str], worker: str) -> Any:
@@ -79,18 +146,46 @@ class Worker:
         epochs = int(pins.get("epochs", family.budget_defaults()["epochs"]))
         self.study.pruner = make_pruner(self.study.user_attrs.get("pruner", family.pruner), epochs)
         self.study.sampler = make_sampler()
-        if threads:
+        if threads and family.task != "smoke":  # the smoke objective never imports TensorFlow
             set_threads(threads)
-        self.objective = make_objective(family, pins, versions(), _worker_id())
+        self.worker_id = _worker_id()
+        self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES")  # set per worker by the launcher
+        self.objective = make_objective(family, pins, versions(), self.worker_id)
+        self.optimistic = needs_optimistic_check(url)
+        self.budget = 0
+        self.surplus = False
+
+    def _guarded(self, trial: optuna.Trial) -> float:
+        """The objective, behind the gRPC budget check and with signals raised at once."""
+        if self.objective.release_on_start is not None:
+            self.objective.release_on_start.close()  # the trial exists: other workers may count it now
+        trial.set_user_attr("worker", self.worker_id)  # the launcher's sweep finds a stopped worker's trials
+        if self.gpu is not None:
+            trial.set_user_attr("gpu", self.gpu)
+        if self.optimistic and over_budget(self.study, trial.number, self.budget):
+            self.surplus = True
+            reason = f"surplus: the budget of {self.budget} finished trials was already taken by earlier trials"
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            trial.set_user_attr("fail_reason", reason)
+            raise BudgetSurplus(reason)
+        INTERRUPTS.in_trial = True
+        try:
+            INTERRUPTS.check()
+            return self.objective(trial)
+        finally:
+            INTERRUPTS.in_trial = False
 
     def run(self, trials: int) -> int:
         """Run trials until the study has ``trials`` finished ones; return how many this ran."""
         study, name = self.study, self.study.study_name
         ran = failures = 0
+        self.budget = trials
         while True:
+            INTERRUPTS.check()
             lock = contextlib.ExitStack()
             lock.enter_context(budget_lock(self.url, name))
             try:
+                INTERRUPTS.check()  # a signal that came while waiting for the lock: create nothing
                 counts = state_counts(study)
                 finished, pending = finished_count(counts), counts["RUNNING"] + counts["WAITING"]
                 if finished >= trials:
@@ -100,12 +195,15 @@ class Worker:
                     lock.close()
                     # Running trials hold the rest of the budget; one may still fail and free a slot.
                     optuna.storages.fail_stale_trials(study)  # a no-op without heartbeats
-                    time.sleep(POLL_SECONDS)
+                    _sleep(POLL_SECONDS)
                     continue
                 self.objective.release_on_start = lock
-                study.optimize(self.objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+                self.surplus = False
+                study.optimize(self._guarded, n_trials=1, catch=(Exception,), gc_after_trial=False)
             finally:
                 lock.close()
+            if self.surplus:
+                continue
             ran += 1
             failures = failures + 1 if self.objective.last_failure else 0
             if failures >= MAX_CONSECUTIVE_FAILURES:
@@ -117,8 +215,29 @@ def run_worker(url: str, study_name: str, trials: int, pins: dict[str, Any], thr
 
     SIGTERM ends the running trial as FAIL (Optuna records it) and stops the worker.
     """
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    return Worker(url, study_name, pins, threads).run(trials)
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
+    INTERRUPTS.reset()
+    try:
+        INTERRUPTS.in_trial = True  # until the first trial, a signal stops loading at once
+        try:
+            worker = Worker(url, study_name, pins, threads)
+        finally:
+            INTERRUPTS.in_trial = False
+        return worker.run(trials)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _sleep(seconds: float) -> None:
+    """Sleep, but wake for a signal at once: nothing is being written to the storage meanwhile."""
+    INTERRUPTS.in_trial = True
+    try:
+        INTERRUPTS.check()
+        time.sleep(seconds)
+    finally:
+        INTERRUPTS.in_trial = False
 
 
 def _worker_id() -> str:

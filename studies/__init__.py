@@ -6,8 +6,9 @@
 from studies._classic import classic_families
 from studies.clock import CLOCK
 from studies._family import BUDGET_DEFAULTS, StudyFamily
+from studies.smoke import SMOKE
 
-FAMILIES: dict[str, StudyFamily] = {f.name: f for f in [*classic_families(), CLOCK]}
+FAMILIES: dict[str, StudyFamily] = {f.name: f for f in [*classic_families(), CLOCK, SMOKE]}
 
 
 class UnknownStudy(KeyError):

@@ -1,0 +1,188 @@
+"""Surviving faults: a SIGKILLed worker on database storages, SIGTERM / Ctrl-C on `launch`, resume.
+
+Trivial ``smoke`` trials that sleep stand in for training, so a signal lands mid-trial.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from backends import check_exact, load, storage_for, wait_for
+from conftest import ROOT, cli, pins
+from optuna.trial import TrialState
+
+from storage import StorageError
+
+HEARTBEAT = {"CLOCKWORK_HEARTBEAT_SECONDS": "1"}
+
+
+def _worker(url: str, trials: int, *extra: str, log: Path) -> subprocess.Popen:
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "search", "worker", "smoke", "--storage", url, "--trials", str(trials), *extra],
+            cwd=ROOT,
+            env={**os.environ, **HEARTBEAT},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def _running(url: str) -> list:
+    return [t for t in load(url).get_trials() if t.state == TrialState.RUNNING]
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql", "grpc"])
+def test_killed_worker_trial_fails_and_is_retried(kind: str, tmp_path: Path) -> None:
+    with storage_for(kind, tmp_path) as url:
+        assert cli("launch", "smoke", "--workers", "0", "--storage", url).returncode == 0
+        slow = _worker(url, 3, *pins("sleep=120"), log=tmp_path / "slow.log")
+        try:
+            wait_for(lambda: bool(_running(url)), 60, "a running trial")
+            wait_for(lambda: bool(_running(url)[0].system_attrs) or kind != "grpc", 10, "a heartbeat")
+            slow.send_signal(signal.SIGKILL)
+            slow.wait(30)
+        finally:
+            if slow.poll() is None:
+                slow.kill()
+        (killed,) = _running(url)
+
+        rescuer = _worker(url, 3, log=tmp_path / "rescuer.log")
+        assert rescuer.wait(120) == 0, (tmp_path / "rescuer.log").read_text()[-3000:]
+        trials = check_exact(url, 3, killed=(killed.number,))
+        assert trials[killed.number].state == TrialState.FAIL
+        retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+        assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+        assert retries[0].params == killed.params  # the same configuration was tried again
+
+
+@pytest.mark.parametrize("kind,how", [("sqlite", "sigterm"), ("journal", "ctrl-c"), ("postgresql", "sigterm")])
+def test_stopped_launch_leaves_no_running_trial_and_resumes(kind: str, how: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with storage_for(kind, tmp_path) as url:
+        launch = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "search",
+                "launch",
+                "smoke",
+                "--workers",
+                "2",
+                "--trials",
+                "50",
+                "--storage",
+                url,
+                *pins("sleep=1.5"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            wait_for(
+                lambda: _counts(url)["COMPLETE"] >= 1 and _counts(url)["RUNNING"] == 2,
+                90,
+                "finished and running trials",
+            )
+            if how == "sigterm":
+                launch.send_signal(signal.SIGTERM)
+            else:  # a terminal's Ctrl-C: SIGINT to the launcher and its workers at once
+                os.killpg(launch.pid, signal.SIGINT)
+            out, err = launch.communicate(timeout=90)
+        finally:
+            if launch.poll() is None:
+                launch.kill()
+        assert launch.returncode == 130, err[-3000:]
+        assert "Traceback" not in err
+        assert "left RUNNING" not in err  # the workers ended their own trials
+        counts = _counts(url)
+        assert counts["RUNNING"] == 0 and counts["WAITING"] == 0, counts
+        assert counts["FAIL"] >= 1  # the interrupted trials
+        assert f"study smoke: {counts['COMPLETE']} complete, {counts['FAIL']} fail" in out
+        assert "launch again to resume" in out
+        stopped = load(url).get_trials()
+        if kind == "sqlite":
+            _integrity_ok(url)
+
+        done = counts["COMPLETE"]
+        again = cli(
+            "launch",
+            "smoke",
+            "--workers",
+            "2",
+            "--trials",
+            str(done + 4),
+            "--storage",
+            url,
+            cwd=tmp_path,
+            env={"PYTHONPATH": str(ROOT)},
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
+        trials = load(url).get_trials()
+        assert [t.number for t in trials] == list(range(len(trials)))
+        new = trials[len(stopped) :]
+        assert [t.state for t in new] == [TrialState.COMPLETE] * 4  # numbers continue, the budget counts what was done
+        assert sum(t.state == TrialState.COMPLETE for t in trials) == done + 4
+        if kind == "sqlite":
+            _integrity_ok(url)
+
+
+def _counts(url: str) -> Counter[str]:
+    try:
+        return Counter(t.state.name for t in load(url).get_trials())
+    except (StorageError, KeyError):  # the launcher has not created the study yet
+        return Counter()
+
+
+def _integrity_ok(url: str) -> None:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_killed_worker_on_a_journal_is_retried_by_the_launcher(tmp_path: Path) -> None:
+    """A journal has no heartbeats: the launcher notices the dead worker and requeues its trial."""
+    url = str(tmp_path / "studies.log")
+    launch = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "search",
+            "launch",
+            "smoke",
+            "--workers",
+            "2",
+            "--trials",
+            "6",
+            "--storage",
+            url,
+            *pins("sleep=1"),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _counts(url)["RUNNING"] >= 1, 90, "a running trial")
+        victim = next(t for t in load(url).get_trials() if t.state == TrialState.RUNNING and "worker" in t.user_attrs)
+        os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+        out, err = launch.communicate(timeout=120)
+    finally:
+        if launch.poll() is None:
+            launch.kill()
+    assert "6 complete, 1 fail" in out, (out, err[-3000:])
+    trials = check_exact(url, 6, killed=(victim.number,))
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE and retries[0].params == victim.params
