@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 # The validation split is fixed for a study: every trial is judged on the same images.
 SPLIT_SEED = 0
-DATA_KEYS = ("dataset", "data_dir", "val_size", "train_limit", "input_size")
+DATA_KEYS = ("dataset", "data_dir", "val_size", "train_limit", "input_size", "permute_seed")
 DEFAULT_CLOCK_DIR = "data/clock"  # where `make demo` renders the synthetic set
 
 
@@ -60,7 +60,9 @@ def prepare(config: dict[str, Any]) -> Splits:
     """Load the config's dataset and carve its validation set (and ``train_limit``)."""
     if config["dataset"] == "clock":
         return _prepare_clock(config)
-    images = load_images(config["dataset"], config.get("data_dir"))
+    from datasets.permute import permute_images
+
+    images = permute_images(load_images(config["dataset"], config.get("data_dir")), config.get("permute_seed"))
     train_idx, val_idx = validation_split(len(images.x_train), config["val_size"], SPLIT_SEED)
     limit = config.get("train_limit")
     if limit:

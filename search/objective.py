@@ -12,6 +12,7 @@ from optuna_integration import KerasPruningCallback
 from search.data import DataCache
 from search.pins import PinnedTrial
 from search.training import Trainer, make_trainer
+from storage.artifacts import upload_model_if_best, upload_trial_artifacts
 from studies import StudyFamily
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Objective:
                 self._record(trial, trainer, test=False)
             raise
         self._record(trial, trainer)
+        upload_model_if_best(trial, trainer, trainer.clock.val_errors[-1])
         return trainer.clock.val_errors[-1]
 
     def _record(self, trial: optuna.Trial, trainer: Trainer, *, test: bool = True) -> None:
@@ -75,3 +77,4 @@ class Objective:
         if test and clock.epochs:
             for key, value in trainer.evaluate_test().items():
                 trial.set_user_attr(key, value)
+        upload_trial_artifacts(trial, trainer, tested=test)  # learning curves; clock predictions

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from search.errors import UserError
 from storage import open_storage
+from storage.artifacts import STUDY_ATTR as ARTIFACT_DIR_ATTR, default_artifact_dir
 from studies import StudyFamily, get_family
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def create_study(url: str, name: str, family: StudyFamily, pruner: str) -> optun
     study.set_user_attr("family", family.name)
     study.set_user_attr("pruner", pruner)
     study.set_user_attr("objective", family.objective)
+    study.set_user_attr(ARTIFACT_DIR_ATTR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks
     study.enqueue_trial(family.reference_params, user_attrs={"reference": True})
     log.info("created study %s (family %s, pruner %s) with the reference network as trial 0", name, family.name, pruner)
     return study

@@ -161,9 +161,12 @@ class ClockTrainer(Trainer):
         check = getattr(self, "_check", None)
         return {f"val_{k}": v for k, v in check.summary.items()} if check else {}
 
+    test_minutes: np.ndarray | None = None  # the test predictions, once evaluate_test has run
+
     def evaluate_test(self) -> dict[str, float]:
         s = self.splits
-        summary = error_summary(common_sense_error(s.y_test, self.predict_minutes(s.x_test)))
+        self.test_minutes = self.predict_minutes(s.x_test)
+        summary = error_summary(common_sense_error(s.y_test, self.test_minutes))
         return {f"test_{k}": v for k, v in summary.items()}
 
 
