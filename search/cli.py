@@ -73,9 +73,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="directory for model.keras and metrics.json")
     p.add_argument("--entry", type=int, default=0, help="which exported trial (0: the best)")
 
+    p = sub.add_parser("predict", help="read the time from clock photos with a trained model")
+    p.add_argument("model", type=Path, help="directory written by `train` (model.keras + config.json)")
+    p.add_argument("inputs", nargs="+", help="a data directory, an images.npy, or image files (PNG/JPEG)")
+    p.add_argument("--out", type=Path, default=Path("preds.csv"), help="CSV with one row per image")
+
     p = sub.add_parser("dashboard", help="serve optuna-dashboard on the storage")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--artifact-dir", type=Path, default=None, help="trial artifacts (default: $CLOCKWORK_ARTIFACT_DIR, else 'artifacts' beside a SQLite file, else runs/artifacts)")
+    _storage_arg(p)
+
+    p = sub.add_parser("permutation", help="retrain the best task-one networks on original and pixel-permuted images")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds per network and condition")
+    p.add_argument("--permute-seed", type=int, default=None, help="seed of the pixel permutation (default: 1234)")
+    p.add_argument("--data-dir-mnist", default=None, help="MNIST data for these runs, e.g. ../shared/data/mnist-10k.npz")
+    p.add_argument("--data-dir-fashion", default=None, help="Fashion-MNIST data for these runs (default: found offline)")
+    p.add_argument("--out", type=Path, default=Path("runs") / "permutation.json", help="result JSON (the table also as .md beside it)")
+    _storage_arg(p)
+    _pins_arg(p)
+
+    p = sub.add_parser("report", help="write one self-contained HTML report over the studies of a storage")
+    p.add_argument("--out", type=Path, default=Path("runs") / "report.html")
+    p.add_argument("--artifact-dir", type=Path, default=None, help="trial artifacts (default: $CLOCKWORK_ARTIFACT_DIR, else the folder each study recorded at creation)")
+    _storage_arg(p)
+
+    p = sub.add_parser("serve-storage", help="serve a database to workers through Optuna's gRPC proxy (grpc://HOST:PORT)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, no authentication)")
+    p.add_argument("--port", type=int, default=13000)
     _storage_arg(p)
     return parser
 
@@ -125,19 +150,20 @@ def cmd_launch(args: argparse.Namespace) -> int:
     _check_data(family, pins)
     url = _url(args)
     name = args.study_name or family.name
-    study = create_study(url, name, family, args.pruner or family.pruner)
+    create_study(url, name, family, args.pruner or family.pruner)
     if args.workers == 0:
         print(f"study {name} is ready in {url}; start workers with: python -m search worker {name} --storage '{url}' --trials {args.trials}")
         return 0
     log_dir = Path("runs") / "logs" / name
     code = run_launch(url, name, args.workers, args.trials, args.pins, log_dir, args.timeout)
     print(f"open the dashboard: python -m search dashboard --storage '{url}'")
-    del study
     return code
 
 
 def _check_data(family, pins) -> None:
     """Fail before any worker starts when the data is missing (a worker would fail N times)."""
+    if family.task == "smoke":
+        return  # no data
     from datasets import load_images
 
     load_images(family.dataset, pins.get("data_dir"))
@@ -150,7 +176,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     url = _url(args)
     pins = parse_pins(args.pins)
-    check_pins(family_of(open_study(url, args.study, heartbeat=False)), pins)
+    check_pins(family_of(open_study(url, args.study)), pins)  # opened as a worker: a read-only file fails here
     try:
         ran = run_worker(url, args.study, args.trials, pins, args.threads)
     except KeyboardInterrupt:
@@ -200,6 +226,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from search.predict import format_summary, run_predict
+
+    summary = run_predict(args.model, args.inputs, args.out)
+    rows = sum(1 for _ in open(args.out)) - 1
+    print(f"wrote {rows} predictions to {args.out}")
+    if summary is not None:
+        print(format_summary(summary, rows))
+    return 0
+
+
+def cmd_serve_storage(args: argparse.Namespace) -> int:
+    from storage.grpc import serve
+
+    url = _url(args)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the storage proxy listens on %s without authentication: anyone who can reach this machine can read, change and delete the studies", args.host)
+    print(f"gRPC storage proxy on {args.host}:{args.port} for {url}; workers use --storage grpc://HOST:{args.port} (Ctrl-C to stop)", flush=True)
+    try:
+        serve(url, args.host, args.port)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from optuna_dashboard import run_server
 
@@ -209,8 +260,47 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     storage = open_storage(url, heartbeat=False, create=False)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the dashboard listens on %s: anyone who can reach this machine can read the studies", args.host)
-    print(f"optuna-dashboard on http://{args.host}:{args.port}/ for {url} (Ctrl-C to stop)", flush=True)
-    run_server(storage, host=args.host, port=args.port)
+    from storage.artifacts import default_artifact_dir, open_store  # no TensorFlow: numpy and optuna only
+
+    artifact_dir = args.artifact_dir or default_artifact_dir(url)
+    print(f"optuna-dashboard on http://{args.host}:{args.port}/ for {url}, artifacts in {artifact_dir} (Ctrl-C to stop)", flush=True)
+    run_server(storage, host=args.host, port=args.port, artifact_store=open_store(artifact_dir))
+    return 0
+
+
+def cmd_permutation(args: argparse.Namespace) -> int:
+    from search.permutation import DEFAULT_PERMUTE_SEED, format_table, run_permutation, write_result
+    from search.pins import parse_pins
+
+    url = _url(args)
+    permute_seed = DEFAULT_PERMUTE_SEED if args.permute_seed is None else args.permute_seed
+    data_dirs = {"mnist": args.data_dir_mnist, "fashion": args.data_dir_fashion}
+    try:
+        result = run_permutation(url, args.seeds, permute_seed, parse_pins(args.pins), data_dirs)
+    except KeyboardInterrupt:
+        log.warning("stopped; the finished runs are kept: the same command resumes")
+        return 130
+    write_result(result, args.out)
+    for line in result["skipped"]:
+        print(line)
+    print(f"networks: {'; '.join(result['sources'])}")
+    print(f"data: {'; '.join(result['data'])}")
+    print(f"pixel permutation seed {permute_seed}; {args.seeds} seed(s) per cell; test accuracy mean ± standard deviation:")
+    print(format_table(result["rows"]))
+    if result["failed_runs"]:
+        print(f"{result['failed_runs']} run(s) failed: see the failed trials of study permutation")
+    print(f"saved {args.out} and {args.out.with_suffix('.md')}; the runs are study 'permutation' in {url}")
+    return 0 if result["rows"] else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from search.report import write_report
+    from storage import open_storage
+
+    url = _url(args)
+    storage = open_storage(url, heartbeat=False, create=False)
+    summary = write_report(storage, args.out, args.artifact_dir, url)
+    print(f"wrote {args.out}: {summary}")
     return 0
 
 
@@ -221,5 +311,9 @@ _COMMANDS = {
     "status": cmd_status,
     "export": cmd_export,
     "train": cmd_train,
+    "predict": cmd_predict,
     "dashboard": cmd_dashboard,
+    "serve-storage": cmd_serve_storage,
+    "permutation": cmd_permutation,
+    "report": cmd_report,
 }
