@@ -66,6 +66,8 @@ def test_every_family_samples_configs_that_pass_the_check() -> None:
     import optuna
 
     for family in FAMILIES.values():
+        if family.task == "smoke":  # a trivial objective: no model to build
+            continue
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
         for _ in range(30):
             trial = study.ask()
