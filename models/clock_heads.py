@@ -63,6 +63,10 @@ class ClockHead(abc.ABC):
     @abc.abstractmethod
     def losses(self) -> dict[str, Any]: ...
 
+    def metrics(self) -> dict[str, Any]:
+        """Keras metrics by output name, for heads whose output is itself a time."""
+        return {}
+
     @abc.abstractmethod
     def encode(self, minutes: np.ndarray) -> dict[str, np.ndarray]: ...
 
@@ -88,6 +92,11 @@ class RegressionHead(ClockHead):
 
     def losses(self):
         return {"hours": circular_hours_loss if self.loss == "circular" else "mse"}
+
+    def metrics(self):
+        from models.metrics import MeanCommonSenseError
+
+        return {"hours": [MeanCommonSenseError(scale=60.0)]}
 
     def encode(self, minutes):
         return {"hours": (np.asarray(minutes, dtype=np.float32) / 60.0)[:, None]}

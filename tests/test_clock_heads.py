@@ -86,3 +86,17 @@ def test_multi_head_reconciles_a_split_hour_vote() -> None:
     hour[0, 2], hour[0, 3] = 0.45, 0.55  # the network cannot decide between 2 and 3...
     minute = np.eye(60, dtype=np.float32)[[58]]  # ...but the minute hand is at 58
     assert head.decode({"hour": hour, "minute": minute})[0] == to_minutes(2, 58)
+
+
+def test_keras_metric_matches_the_numpy_error() -> None:
+    from models.metrics import MeanCommonSenseError
+
+    rng = np.random.default_rng(1)
+    true, pred = rng.uniform(0, 12, (64, 1)), rng.uniform(0, 12, (64, 1))  # hours
+    metric = MeanCommonSenseError(scale=60.0)
+    metric.update_state(true.astype("float32"), pred.astype("float32"))
+    expected = common_sense_error(true[:, 0] * 60, pred[:, 0] * 60).mean()
+    assert float(metric.result()) == pytest.approx(expected, rel=1e-4)
+    wrapped = MeanCommonSenseError()
+    wrapped.update_state(np.array([[5.0]], "float32"), np.array([[715.0]], "float32"))  # 0:05 vs 11:55
+    assert float(wrapped.result()) == pytest.approx(10.0)
