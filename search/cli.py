@@ -164,6 +164,12 @@ def _check_data(family, pins) -> None:
     """Fail before any worker starts when the data is missing (a worker would fail N times)."""
     if family.task == "smoke":
         return  # no data
+    if family.dataset == "clock":
+        from datasets.clock import load_clock_files
+        from search.data import DEFAULT_CLOCK_DIR
+
+        load_clock_files(pins.get("data_dir") or DEFAULT_CLOCK_DIR)  # checks every file, resizes nothing
+        return
     from datasets import load_images
 
     load_images(family.dataset, pins.get("data_dir"))
