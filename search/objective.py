@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -10,7 +9,7 @@ import optuna
 from optuna_integration import KerasPruningCallback
 
 from search.data import DataCache
-from search.pins import PinnedTrial
+from search._protocol import TrialObjective
 from search.training import Trainer, make_trainer
 from storage.artifacts import upload_model_if_best, upload_trial_artifacts
 from studies import StudyFamily
@@ -18,7 +17,7 @@ from studies import StudyFamily
 log = logging.getLogger(__name__)
 
 
-class Objective:
+class Objective(TrialObjective):
     """``objective(trial) -> validation error`` over arrays loaded once for this worker."""
 
     def __init__(
@@ -29,23 +28,12 @@ class Objective:
         versions: dict[str, str],
         worker: str,
     ) -> None:
-        self.family = family
-        self.pins = pins
+        super().__init__(family, pins, worker)
         self.data = data
         self.versions = versions
-        self.worker = worker
-        # The budget lock the worker holds while Optuna creates this trial: released first thing.
-        self.release_on_start: contextlib.ExitStack | None = None
-        self.last_failure: str | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
-        if self.release_on_start is not None:
-            self.release_on_start.close()
-        self.last_failure = None
-        model_config = self.family.space(PinnedTrial(trial, self.pins))
-        config = self.family.full_config(model_config, self.pins, seed=trial.number)
-        trial.set_user_attr("config", config)
-        trial.set_user_attr("worker", self.worker)
+        config = self.begin(trial)
         trial.set_user_attr("versions", self.versions)
         trainer = None
         try:
@@ -57,8 +45,7 @@ class Objective:
             self._record(trial, trainer)
             raise
         except (Exception, KeyboardInterrupt) as exc:
-            self.last_failure = f"{type(exc).__name__}: {exc}"
-            trial.set_user_attr("fail_reason", self.last_failure)
+            self.failed(trial, exc)
             if trainer is not None:
                 self._record(trial, trainer, test=False)
             raise
