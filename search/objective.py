@@ -49,8 +49,12 @@ class Objective(TrialObjective):
             if trainer is not None:
                 self._record(trial, trainer, test=False)
             raise
-        self._record(trial, trainer)
-        upload_model_if_best(trial, trainer, trainer.clock.val_errors[-1])
+        try:  # testing and uploads can fail or be interrupted too: say why the trial failed
+            self._record(trial, trainer)
+            upload_model_if_best(trial, trainer, trainer.clock.val_errors[-1])
+        except (Exception, KeyboardInterrupt) as exc:
+            self.failed(trial, exc)
+            raise
         return trainer.clock.val_errors[-1]
 
     def _record(self, trial: optuna.Trial, trainer: Trainer, *, test: bool = True) -> None:
