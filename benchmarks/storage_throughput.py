@@ -16,62 +16,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-POSTGRES = os.environ.get("CLOCKWORK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+sys.path.insert(0, str(ROOT / "tests"))
+# The same throwaway databases and proxy the integration tests use (servers from $CLOCKWORK_TEST_*).
+from backends import POSTGRES, fresh_database, grpc_proxy  # noqa: E402
 STORAGES = ("sqlite", "journal", "postgresql", "grpc")
-
-
-@contextlib.contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
-    name = f"clockwork_bench_{uuid.uuid4().hex[:12]}"
-    with engine.connect() as conn:
-        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-    try:
-        yield sqlalchemy.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            force = " WITH (FORCE)" if engine.dialect.name == "postgresql" else ""
-            conn.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS {name}{force}"))
-        engine.dispose()
-
-
-@contextlib.contextmanager
-def grpc_proxy(database_url: str) -> Iterator[str]:
-    import optuna
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "search", "serve-storage", "--storage", database_url, "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        proxy = optuna.storages.GrpcStorageProxy(host="127.0.0.1", port=port)
-        proxy.wait_server_ready(timeout=60)
-        proxy.close()
-        yield f"grpc://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 @contextlib.contextmanager
@@ -84,7 +43,7 @@ def storage(kind: str, folder: Path) -> Iterator[str]:
         with fresh_database(POSTGRES) as url:
             yield url
     elif kind == "grpc":
-        with fresh_database(POSTGRES) as url, grpc_proxy(url) as proxy:
+        with fresh_database(POSTGRES) as url, grpc_proxy(url, folder / "proxy.log") as proxy:
             yield proxy
     else:
         raise ValueError(kind)

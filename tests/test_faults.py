@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from backends import wait_for
 from conftest import ROOT, TINY, cli, pins
 
 HEARTBEAT = {"CLOCKWORK_HEARTBEAT_SECONDS": "1"}
@@ -25,22 +26,13 @@ def _worker(url: str, *extra: str) -> subprocess.Popen:
     )
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_killed_worker_trial_fails_and_is_retried(storage: str, fashion: Path) -> None:
     assert cli("launch", "fashion-mlp", "--workers", "0", "--storage", storage).returncode == 0
     study = optuna.load_study(study_name="fashion-mlp", storage=storage)
     # A slow first trial, so the kill lands mid-trial.
     slow = _worker(storage, *pins("epochs=200", "train_limit=1500", "val_size=500"))
     try:
-        _wait_for(lambda: any(t.state == TrialState.RUNNING for t in study.get_trials()), 120, "a running trial")
+        wait_for(lambda: any(t.state == TrialState.RUNNING for t in study.get_trials()), 120, "a running trial")
         time.sleep(2)
         slow.send_signal(signal.SIGKILL)
         slow.wait(30)
