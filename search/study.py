@@ -24,11 +24,13 @@ PRUNERS = ("median", "hyperband", "none")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+def make_pruner(name: str, epochs: int, min_epochs: int = 1) -> optuna.pruners.BasePruner:
+    """The pruner ``name`` for trials of ``epochs`` epochs, judging none before ``min_epochs``."""
+    first = max(1, min(min_epochs, epochs))
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=first)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(min_resource=first, max_resource=max(epochs, 1), reduction_factor=3)
     if name == "none":
         return optuna.pruners.NopPruner()
     raise UserError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
@@ -59,7 +61,12 @@ def create_study(url: str, name: str, family: StudyFamily, pruner: str) -> optun
     study.set_user_attr("objective", family.objective)
     study.set_user_attr(ARTIFACT_DIR_ATTR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks
     study.enqueue_trial(family.reference_params, user_attrs={"reference": True})
-    log.info("created study %s (family %s, pruner %s) with the reference network as trial 0", name, family.name, pruner)
+    for params in family.seeds:
+        study.enqueue_trial(params, user_attrs={"seed": True})
+    log.info(
+        "created study %s (family %s, pruner %s) with the reference network as trial 0%s",
+        name, family.name, pruner, f" and {len(family.seeds)} seed(s) after it" if family.seeds else "",
+    )
     return study
 
 

@@ -144,7 +144,7 @@ class Worker:
         self.study = open_study(url, study_name)
         family = family_of(self.study)
         epochs = int(pins.get("epochs", family.budget_defaults()["epochs"]))
-        self.study.pruner = make_pruner(self.study.user_attrs.get("pruner", family.pruner), epochs)
+        self.study.pruner = make_pruner(self.study.user_attrs.get("pruner", family.pruner), epochs, family.min_epochs)
         self.study.sampler = make_sampler()
         if threads and family.task != "smoke":  # the smoke objective never imports TensorFlow
             set_threads(threads)

@@ -22,7 +22,10 @@ class StudyFamily:
 
     ``space(trial)`` asks the trial for hyperparameters (define-by-run) and returns the model
     part of the config. ``reference`` is the textbook network as the same model config: it is
-    enqueued as trial 0 of every new study so the baseline is always measured.
+    enqueued as trial 0 of every new study so the baseline is always measured; ``seeds`` are
+    further known-good starting points (parameters as ``reference_params``), enqueued after it.
+    ``min_epochs`` is the first epoch at which a pruner may judge a trial: for a task whose
+    curves stay flat at chance for the first epochs, earlier judgements would be coin flips.
     """
 
     name: str
@@ -35,6 +38,8 @@ class StudyFamily:
     pruner: str = "median"
     task: str = "classify"  # which objective trains it: classify, clock, smoke
     objective: str = "validation error (1 - accuracy)"
+    seeds: tuple[dict[str, Any], ...] = ()
+    min_epochs: int = 1
 
     def budget_defaults(self) -> dict[str, Any]:
         return {**BUDGET_DEFAULTS, **self.budget}

@@ -74,7 +74,7 @@ def test_clock_worker_records_the_error_summary(clock_dir: Path, storage: str) -
     create_study(storage, "clock", get_family("clock"), "hyperband")
     pins = [f"{k}={v}" for k, v in TINY_BACKBONE.items()] + ["epochs=2", "val_size=40", f"data_dir={clock_dir}"]
     run_worker(storage, "clock", 1, parse_pins(pins))
-    (trial,) = optuna.load_study(study_name="clock", storage=storage).trials
+    trial = optuna.load_study(study_name="clock", storage=storage).trials[0]  # then the seed, waiting
     assert trial.state == TrialState.COMPLETE
     attrs = trial.user_attrs
     assert trial.value == pytest.approx(attrs["val_mean"])
@@ -118,3 +118,18 @@ def test_train_then_predict_from_every_input_kind(clock_dir: Path, tmp_path: Pat
 
     result = cli("predict", str(model_dir), str(tmp_path / "nope.png"), "--out", str(tmp_path / "c.csv"))
     assert result.returncode == 2 and "no such file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_new_clock_study_measures_the_reference_then_the_two_hands_seed(clock_dir: Path, storage: str) -> None:
+    from search.pins import parse_pins
+    from search.study import create_study
+    from search.worker import run_worker
+    from studies import get_family
+
+    create_study(storage, "clock", get_family("clock"), "hyperband")
+    pins = [f"{k}={v}" for k, v in TINY_BACKBONE.items()] + ["epochs=1", "val_size=40", f"data_dir={clock_dir}"]
+    run_worker(storage, "clock", 2, parse_pins(pins))
+    first, second = optuna.load_study(study_name="clock", storage=storage).trials
+    assert first.user_attrs["reference"] and first.user_attrs["config"]["head"] == "multi"
+    assert second.user_attrs["seed"] and second.state == TrialState.COMPLETE
+    assert {k: second.user_attrs["config"][k] for k in ("head", "pairs")} == {"head": "periodic", "pairs": 2}
