@@ -1,0 +1,130 @@
+"""Per-epoch time and learning curve of clock configs on whatever device Keras sees.
+
+Written for a short loan of a GPU machine that has PyTorch but not TensorFlow: run it there with
+``KERAS_BACKEND=torch``. It renders the photo-style set if the data directory is empty, then trains
+each named config (the clock reference with one change each) through the same ``ClockTrainer`` a
+trial uses, and writes after every config a JSON with per-epoch seconds, the validation error after
+every epoch and the final test error summary. A wall-clock deadline stops it from starting a config
+it cannot finish.
+
+    KERAS_BACKEND=torch python benchmarks/clock_gpu.py --data-dir /tmp/clock --epochs 25 \
+        --deadline 420 --out results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# One change from the reference per variant, so each row says what that change does.
+VARIANTS: dict[str, dict] = {
+    "reference": {},
+    "periodic-2": {"head": "periodic", "pairs": 2},
+    "classes-72": {"head": "classification", "classes": 72},
+    "regression-circular": {"head": "regression", "regression_loss": "circular"},
+    "minute-60": {"minute_head": "classification"},
+    "wide-deep": {"filters": 64, "conv_blocks": 5},
+    "augment-light": {"augment": "light"},
+    "size-100": {"input_size": 100},
+    # the best of the above, made cheaper for a CPU (stride 2 first) or regularised (augmentation)
+    "periodic-2-stride-2": {"head": "periodic", "pairs": 2, "first_stride": 2},
+    "periodic-2-light": {"head": "periodic", "pairs": 2, "augment": "light"},
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default="data/clock")
+    parser.add_argument("--n", type=int, default=18000, help="images to render when --data-dir is empty")
+    parser.add_argument("--input-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--deadline", type=float, default=420, help="seconds; no config starts after half of what is left would be needed")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--out", default="clock_gpu.json")
+    args = parser.parse_args()
+
+    import keras
+
+    from search.data import prepare
+    from search.training import ClockTrainer
+    from studies.clock import CLOCK_REFERENCE
+
+    start = time.perf_counter()
+    data_dir = Path(args.data_dir)
+    if not (data_dir / "images.npy").exists():
+        from datasets.synth import synthesize
+
+        synthesize(data_dir, args.n, seed=7, style="photo", jobs=os.cpu_count() or 1, progress=False)
+    report: dict = {
+        "backend": keras.backend.backend(),
+        "devices": _devices(),
+        "render_and_setup_seconds": None,
+        "runs": [],
+    }
+    splits_by_size: dict[int, object] = {}
+    report["render_and_setup_seconds"] = round(time.perf_counter() - start, 1)
+    last_run = 0.0
+    for name in args.variants.split(","):
+        elapsed = time.perf_counter() - start
+        if elapsed + last_run > args.deadline:
+            report["runs"].append({"variant": name, "skipped": f"deadline: {elapsed:.0f} s used, last run took {last_run:.0f} s"})
+            continue
+        config = {**CLOCK_REFERENCE, "input_size": args.input_size, **VARIANTS[name], "epochs": args.epochs}
+        size = int(config["input_size"])
+        if size not in splits_by_size:
+            splits_by_size[size] = prepare({"dataset": "clock", "input_size": size, "val_size": 0.1, "data_dir": str(data_dir)})
+        run_start = time.perf_counter()
+        row: dict = {"variant": name, "config": config}
+        try:
+            trainer = ClockTrainer(config, splits_by_size[size])
+            epoch_seconds: list[float] = []
+
+            class Times(keras.callbacks.Callback):
+                def on_epoch_begin(self, epoch, logs=None):
+                    self.t = time.perf_counter()
+
+                def on_epoch_end(self, epoch, logs=None):
+                    epoch_seconds.append(round(time.perf_counter() - self.t, 2))
+
+            trainer.fit([Times()])
+            row.update(
+                params=trainer.param_count,
+                epoch_seconds=epoch_seconds,
+                train_seconds=round(trainer.clock.seconds, 1),
+                val_errors=[round(v, 2) for v in trainer.clock.val_errors],
+                **{k: round(v, 3) for k, v in trainer.evaluate_test().items()},
+            )
+        except Exception as exc:  # one broken variant must not cost the loan's other results
+            row["error"] = f"{type(exc).__name__}: {exc}"
+            row["traceback"] = traceback.format_exc()
+        last_run = time.perf_counter() - run_start
+        row["wall_seconds"] = round(last_run, 1)
+        report["runs"].append(row)
+        Path(args.out).write_text(json.dumps(report, indent=1))
+        print(name, {k: row.get(k) for k in ("params", "train_seconds", "test_mean", "error")}, flush=True)
+        if row.get("val_errors"):
+            print("  val", row["val_errors"], flush=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def _devices() -> str:
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu (torch)"
+    except ImportError:
+        import tensorflow as tf
+
+        return str([d.name for d in tf.config.list_physical_devices()])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
