@@ -12,6 +12,11 @@ Each side gets the whole machine for ``--minutes`` of wall time, one after the o
   and the same objective: the mean validation common-sense error after decoding, in minutes.
 
 Both sides' best trials are then scored on the same test photos. ``--set`` pins apply to both.
+
+``--clockwork-storage URL`` takes the Clockwork side from an earlier, longer time-boxed run with
+the same pins (``benchmarks/search_budget.py clock --minutes 120 ...``): its best trial among those
+finished within the first ``--minutes``, so one long run gives the comparison at 30 minutes
+without searching for 30 more.
 """
 
 from __future__ import annotations
@@ -122,11 +127,31 @@ def run_clockwork(minutes: float, pin_args: list[str], stamp: str) -> dict[str, 
             "head": best.user_attrs["config"]["head"], "storage": url}
 
 
+def clockwork_at(url: str, minutes: float) -> dict[str, Any]:
+    """The best trial a time-boxed Clockwork run had finished ``minutes`` after it started."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name="clock", storage=url)
+    trials = study.get_trials(deepcopy=False)
+    t0 = min(t.datetime_start for t in trials if t.datetime_start)
+    cutoff = t0 + dt.timedelta(minutes=minutes)
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.datetime_complete <= cutoff]
+    complete = [t for t in done if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise SystemExit(f"{url}: no trial was complete {minutes} minutes after the run started")
+    best = min(complete, key=lambda t: t.value)
+    return {"trials": len(done), "val_mean": best.value, "test_mean": best.user_attrs.get("test_mean"),
+            "head": best.user_attrs["config"]["head"], "storage": url, "best_trial": best.number,
+            "taken_at_minutes": minutes}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--set", dest="pins", action="append", default=[])
     parser.add_argument("--side", choices=("both", "clockwork", "keras-tuner"), default="both")
+    parser.add_argument("--clockwork-storage", help="take Clockwork's side from this earlier, longer run (see above)")
     args = parser.parse_args()
     from search.pins import parse_pins
 
@@ -134,7 +159,10 @@ def main() -> None:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     results = {}
     if args.side in ("both", "clockwork"):
-        results["clockwork"] = run_clockwork(args.minutes, args.pins, stamp)
+        if args.clockwork_storage:
+            results["clockwork"] = clockwork_at(args.clockwork_storage, args.minutes)
+        else:
+            results["clockwork"] = run_clockwork(args.minutes, args.pins, stamp)
     if args.side in ("both", "keras-tuner"):
         results["keras-tuner"] = run_keras_tuner(args.minutes, pins, ROOT / "runs" / "bench" / f"kt-{stamp}")
     print(json.dumps(results, indent=2, default=str))
