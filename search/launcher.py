@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
 STOP_GRACE_SECONDS = 60
+WORKER_STOPPED = 130  # a worker's exit code after SIGINT or SIGTERM (`python -m search worker`)
 PROC_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
@@ -160,10 +161,15 @@ def run_launch(
         bar.close()
     if ended:
         print(f"{ended} trial(s) left RUNNING by stopped workers were ended as FAIL", file=sys.stderr)
+    failed = [(i, p.returncode, path) for i, (p, path) in enumerate(procs) if p.returncode not in (0, None)]
+    if failed and all(code == WORKER_STOPPED for _, code, _ in failed):
+        # The workers were stopped by a signal that this process did not get (a Ctrl-C where
+        # the launcher was started with SIGINT ignored, or `kill -INT` to the workers alone):
+        # a stop, which a later launch resumes, not a failure.
+        stopping = True
     if stopping:
         print(f"stopped; launch again to resume study {study_name} (finished trials count toward --trials)")
 
-    failed = [(i, p.returncode, path) for i, (p, path) in enumerate(procs) if p.returncode not in (0, None)]
     for i, code, path in failed:
         if not stopping:
             tail = path.read_text(errors="replace").strip().splitlines()[-3:]
@@ -172,7 +178,7 @@ def run_launch(
     if timed_out:
         return 0
     if stopping:
-        return 130
+        return WORKER_STOPPED
     return 1 if failed else 0
 
 

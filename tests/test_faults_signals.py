@@ -63,7 +63,19 @@ def test_killed_worker_trial_fails_and_is_retried(kind: str, tmp_path: Path) -> 
         assert retries[0].params == killed.params  # the same configuration was tried again
 
 
-@pytest.mark.parametrize("kind,how", [("sqlite", "sigterm"), ("journal", "ctrl-c"), ("postgresql", "sigterm")])
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+# workers-only: SIGINT reaches the workers but not the launcher (one started with SIGINT ignored,
+# as a shell script's background job is), which must still report a stop, not a failure.
+@pytest.mark.parametrize(
+    "kind,how", [("sqlite", "sigterm"), ("journal", "ctrl-c"), ("postgresql", "sigterm"), ("journal", "workers-only")]
+)
 def test_stopped_launch_leaves_no_running_trial_and_resumes(kind: str, how: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with storage_for(kind, tmp_path) as url:
@@ -88,6 +100,10 @@ def test_stopped_launch_leaves_no_running_trial_and_resumes(kind: str, how: str,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            # As from a terminal: a shell script's background job (CI's, say) inherits SIGINT
+            # ignored, and Python then keeps ignoring it, which is right for the launcher but
+            # would make this a test of the caller's shell.
+            preexec_fn=_default_sigint,
         )
         try:
             wait_for(
@@ -97,6 +113,9 @@ def test_stopped_launch_leaves_no_running_trial_and_resumes(kind: str, how: str,
             )
             if how == "sigterm":
                 launch.send_signal(signal.SIGTERM)
+            elif how == "workers-only":
+                for pid in _children(launch.pid):
+                    os.kill(pid, signal.SIGINT)
             else:  # a terminal's Ctrl-C: SIGINT to the launcher and its workers at once
                 os.killpg(launch.pid, signal.SIGINT)
             out, err = launch.communicate(timeout=90)
