@@ -20,8 +20,8 @@ data:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; }
 
 # The main job: a bounded clock search, 2 workers, on the SQLite default (renders the photos first).
-# At most 6 trials or 9 minutes, at 64 px, 6 epochs on 6,000 of the training photos.
-DEMO_PINS := --set input_size=64 --set epochs=6 --set train_limit=6000
+# At most 6 trials or 9 minutes, at 64 px, 6 epochs on 4,000 of the training photos.
+DEMO_PINS := --set input_size=64 --set epochs=6 --set train_limit=4000
 demo: venv clock-data
 	$(PY) -m search launch clock --workers 2 --trials 6 --timeout 540 $(DEMO_PINS)
 

@@ -212,6 +212,11 @@ def _update(bar: tqdm, study: Any) -> None:
     bar.set_postfix(running=counts["RUNNING"], failed=counts["FAIL"], best=f"{best.value:.4f}" if best else "-")
 
 
+def _value(trial: Any) -> str:
+    """The objective in its unit: minutes for the clock (val_mean stored), else a fraction."""
+    return f"{trial.value:.2f} min" if "val_mean" in trial.user_attrs else f"{trial.value:.4f}"
+
+
 def print_summary(study: Any) -> None:
     counts = state_counts(study)
     states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "no trials"
@@ -222,10 +227,10 @@ def print_summary(study: Any) -> None:
         return
     attrs = best.user_attrs
     print(
-        f"best trial #{best.number}: validation error {best.value:.4f}, {test_line(attrs)}, "
+        f"best trial #{best.number}: validation error {_value(best)}, {test_line(attrs)}, "
         f"{attrs.get('epochs')} epochs, {attrs.get('param_count')} parameters"
     )
     reference = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("reference") and t.value is not None]
     if reference and reference[0].number != best.number:
-        print(f"reference network (trial #{reference[0].number}): validation error {reference[0].value:.4f}")
+        print(f"reference network (trial #{reference[0].number}): validation error {_value(reference[0])}")
     print("config:", json.dumps(attrs.get("config"), sort_keys=True))

@@ -1,0 +1,32 @@
+"""The launcher's closing summary: each objective in its unit."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution
+
+from search.launcher import print_summary
+
+
+def _study(*trials: tuple[float, dict]) -> optuna.Study:
+    study = optuna.create_study(study_name="s", direction="minimize")
+    for value, attrs in trials:
+        study.add_trial(optuna.trial.create_trial(
+            params={"head": "multi"}, distributions={"head": CategoricalDistribution(["multi"])},
+            value=value, user_attrs={"epochs": 6, "param_count": 10, "config": {}, **attrs},
+        ))
+    return study
+
+
+def test_clock_summary_speaks_minutes(capsys: pytest.CaptureFixture[str]) -> None:
+    clock = {"val_mean": 0.0, "test_mean": 159.52, "test_median": 151.85}
+    print_summary(_study((172.06, {**clock, "reference": True}), (161.137, clock)))
+    out = capsys.readouterr().out
+    assert "best trial #1: validation error 161.14 min, test error 159.52 min mean, 151.85 median" in out
+    assert "reference network (trial #0): validation error 172.06 min" in out
+
+
+def test_classifier_summary_keeps_the_error_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    print_summary(_study((0.12184, {"test_accuracy": 0.8689})))
+    assert "best trial #0: validation error 0.1218, test accuracy 0.8689" in capsys.readouterr().out
