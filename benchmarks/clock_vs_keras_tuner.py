@@ -139,7 +139,10 @@ def clockwork_at(url: str, minutes: float) -> dict[str, Any]:
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.datetime_complete <= cutoff]
     complete = [t for t in done if t.state == TrialState.COMPLETE]
     if not complete:
-        raise SystemExit(f"{url}: no trial was complete {minutes} minutes after the run started")
+        first = min((t.datetime_complete for t in trials if t.state == TrialState.COMPLETE), default=None)
+        note = f"first complete trial at {(first - t0).total_seconds() / 60:.1f} min" if first else "no complete trial at all"
+        return {"trials": len(done), "val_mean": None, "test_mean": None, "head": f"- ({note})",
+                "storage": url, "taken_at_minutes": minutes}
     best = min(complete, key=lambda t: t.value)
     return {"trials": len(done), "val_mean": best.value, "test_mean": best.user_attrs.get("test_mean"),
             "head": best.user_attrs["config"]["head"], "storage": url, "best_trial": best.number,
@@ -168,7 +171,8 @@ def main() -> None:
     print(json.dumps(results, indent=2, default=str))
     print("\n| tool | trials | best validation error (min) | its test error (min) | head |\n|---|---|---|---|---|")
     for tool, r in results.items():
-        print(f"| {tool} | {r['trials']} | {r['val_mean']:.2f} | {r['test_mean']:.2f} | {r['head']} |")
+        val, test = (f"{r[k]:.2f}" if r[k] is not None else "-" for k in ("val_mean", "test_mean"))
+        print(f"| {tool} | {r['trials']} | {val} | {test} | {r['head']} |")
 
 
 if __name__ == "__main__":
