@@ -89,8 +89,7 @@ def summarize(family: str, url: str, workers: int, wall: float | None) -> None:
             print(f"  {minutes:5.1f} min: {running_best:.4f} (trial #{t.number})")
 
 
-CLOCK_KEYS = ("input_size", "augment", "conv_blocks", "filters", "kernel_size", "first_stride", "global_pool",
-              "dense_units", "activation", "optimizer", "learning_rate", "batch_size")
+CLOCK_KEYS = ("augment", "conv_blocks", "filters", "first_stride", "global_pool", "optimizer", "learning_rate")
 
 
 def clock_tables(trials: list, complete: list, t0: dt.datetime) -> None:
@@ -106,7 +105,9 @@ def clock_tables(trials: list, complete: list, t0: dt.datetime) -> None:
         within = f"{100 * a['test_within_10']:.0f}%" if "test_within_10" in a else "-"
         minutes = (t.datetime_complete - t0).total_seconds() / 60
         short = {k: a.get("config", {}).get(k) for k in CLOCK_KEYS}
-        return (f"| {label} | #{t.number} | {t.value:.1f} | {tests} | {within} | {a.get('epochs')} | "
+        short = {k: float(f"{v:.2g}") if isinstance(v, float) else v for k, v in short.items()}
+        state = "" if t.state.name == "COMPLETE" else f" ({t.state.name.lower()})"
+        return (f"| {label} | #{t.number}{state} | {t.value:.1f} | {tests} | {within} | {a.get('epochs')} | "
                 f"{minutes:.0f} | `{short}` |")
 
     header = ("| {} | trial | val mean | test mean | test median | test p90 | test within 10 min | epochs | "
@@ -118,10 +119,12 @@ def clock_tables(trials: list, complete: list, t0: dt.datetime) -> None:
         if running_best is None or t.value < running_best:
             running_best = t.value
             print(row("new best", t))
-    print("\nbest trial per head type:\n")
+    print("\nbest trial per head type (a pruned trial's value is its validation error when it was cut):\n")
     print(header.format("head"))
     by_head: dict[str, object] = {}
-    for t in complete:
+    for t in trials:
+        if t.value is None:  # failed, stopped at the deadline, or still running
+            continue
         h = head_of(t)
         if h not in by_head or t.value < by_head[h].value:
             by_head[h] = t
@@ -130,7 +133,7 @@ def clock_tables(trials: list, complete: list, t0: dt.datetime) -> None:
     heads = {head_of(t) for t in trials if t.user_attrs.get("config") or t.params}
     missing = sorted(heads - set(by_head))
     if missing:
-        print(f"\nhead types tried but never complete (pruned or stopped): {', '.join(missing)}")
+        print(f"\nhead types tried but never finished (stopped at the deadline): {', '.join(missing)}")
 
 
 if __name__ == "__main__":
