@@ -81,8 +81,10 @@ def run_keras_tuner(minutes: float, pins: dict[str, Any], out: Path) -> dict[str
                 self.model.stop_training = True
 
     class ClockHyperModel(kt.HyperModel):
+        searching = True  # load_model() builds the best trial again after the deadline
+
         def build(self, hp: Any) -> keras.Model:
-            if time.monotonic() > deadline:
+            if self.searching and time.monotonic() > deadline:
                 raise KeyboardInterrupt("time budget spent")
             config = config_of(hp)
             return build_clock_model(config, head_from_config(config))
@@ -102,6 +104,7 @@ def run_keras_tuner(minutes: float, pins: dict[str, Any], out: Path) -> dict[str
         tuner.search(epochs=max_epochs)
     except KeyboardInterrupt:
         pass
+    ClockHyperModel.searching = False
     best_trial = tuner.oracle.get_best_trials(1)[0]
     config = config_of(best_trial.hyperparameters)
     model = tuner.load_model(best_trial)
