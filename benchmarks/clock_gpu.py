@@ -52,7 +52,7 @@ def main() -> int:
 
     import keras
 
-    from search.data import prepare
+    from search.data import DataCache
     from search.training import ClockTrainer
     from studies.clock import CLOCK_REFERENCE
 
@@ -65,11 +65,10 @@ def main() -> int:
     report: dict = {
         "backend": keras.backend.backend(),
         "devices": _devices(),
-        "render_and_setup_seconds": None,
+        "render_and_setup_seconds": round(time.perf_counter() - start, 1),
         "runs": [],
     }
-    splits_by_size: dict[int, object] = {}
-    report["render_and_setup_seconds"] = round(time.perf_counter() - start, 1)
+    data = DataCache()
     last_run = 0.0
     for name in args.variants.split(","):
         elapsed = time.perf_counter() - start
@@ -77,13 +76,11 @@ def main() -> int:
             report["runs"].append({"variant": name, "skipped": f"deadline: {elapsed:.0f} s used, last run took {last_run:.0f} s"})
             continue
         config = {**CLOCK_REFERENCE, "input_size": args.input_size, **VARIANTS[name], "epochs": args.epochs}
-        size = int(config["input_size"])
-        if size not in splits_by_size:
-            splits_by_size[size] = prepare({"dataset": "clock", "input_size": size, "val_size": 0.1, "data_dir": str(data_dir)})
         run_start = time.perf_counter()
         row: dict = {"variant": name, "config": config}
         try:
-            trainer = ClockTrainer(config, splits_by_size[size])
+            splits = data.get({**config, "dataset": "clock", "val_size": 0.1, "data_dir": str(data_dir), "train_limit": None})
+            trainer = ClockTrainer(config, splits)
             epoch_seconds: list[float] = []
 
             class Times(keras.callbacks.Callback):

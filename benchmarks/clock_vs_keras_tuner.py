@@ -116,18 +116,11 @@ def run_keras_tuner(minutes: float, pins: dict[str, Any], out: Path) -> dict[str
 
 
 def run_clockwork(minutes: float, pin_args: list[str], stamp: str) -> dict[str, Any]:
-    import optuna
-    from optuna.trial import TrialState
-
     url = f"sqlite:///{ROOT / 'runs' / 'bench' / f'clock-vs-kt-{stamp}.db'}"
     cmd = [sys.executable, "-m", "search", "launch", "clock", "--workers", "2", "--trials", "100000",
            "--timeout", str(minutes * 60), "--storage", url, *[a for p in pin_args for a in ("--set", p)]]
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    study = optuna.load_study(study_name="clock", storage=url)
-    done = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
-    best = study.best_trial
-    return {"trials": len(done), "val_mean": best.value, "test_mean": best.user_attrs.get("test_mean"),
-            "head": best.user_attrs["config"]["head"], "storage": url}
+    return clockwork_at(url, minutes)
 
 
 def clockwork_at(url: str, minutes: float) -> dict[str, Any]:
