@@ -36,6 +36,14 @@ VARIANTS: dict[str, dict] = {
     # the best of the above, made cheaper for a CPU (stride 2 first) or regularised (augmentation)
     "periodic-2-stride-2": {"head": "periodic", "pairs": 2, "first_stride": 2},
     "periodic-2-light": {"head": "periodic", "pairs": 2, "augment": "light"},
+    # levers for the hour hand on top of the two-hands seed: resolution, rotation, step size, width
+    "periodic-2-75": {"head": "periodic", "pairs": 2, "input_size": 75},
+    "periodic-2-100": {"head": "periodic", "pairs": 2, "input_size": 100},
+    "periodic-2-strong": {"head": "periodic", "pairs": 2, "augment": "strong"},
+    "periodic-2-lr3e-3": {"head": "periodic", "pairs": 2, "learning_rate": 0.003},
+    "periodic-2-bs32": {"head": "periodic", "pairs": 2, "batch_size": 32},
+    "periodic-2-wide": {"head": "periodic", "pairs": 2, "filters": 64, "conv_blocks": 5},
+    "periodic-2-wide-lr3e-3": {"head": "periodic", "pairs": 2, "filters": 64, "conv_blocks": 5, "learning_rate": 0.003},
 }
 
 
@@ -45,7 +53,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=18000, help="images to render when --data-dir is empty")
     parser.add_argument("--input-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=25)
-    parser.add_argument("--deadline", type=float, default=420, help="seconds; no config starts after half of what is left would be needed")
+    parser.add_argument("--deadline", type=float, default=420, help="seconds; a config stops training at the deadline (then tests), and none starts that the last one's time says cannot finish")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default="clock_gpu.json")
     args = parser.parse_args()
@@ -84,11 +92,18 @@ def main() -> int:
             epoch_seconds: list[float] = []
 
             class Times(keras.callbacks.Callback):
+                """Per-epoch seconds; the curve so far on disk after every epoch; stop at the deadline."""
+
                 def on_epoch_begin(self, epoch, logs=None):
                     self.t = time.perf_counter()
 
                 def on_epoch_end(self, epoch, logs=None):
                     epoch_seconds.append(round(time.perf_counter() - self.t, 2))
+                    row.update(epoch_seconds=epoch_seconds, val_errors=[round(v, 2) for v in trainer.clock.val_errors])
+                    Path(args.out).write_text(json.dumps({**report, "runs": [*report["runs"], row]}, indent=1))
+                    if time.perf_counter() - start > args.deadline:
+                        row["stopped"] = f"deadline after epoch {epoch + 1}"
+                        self.model.stop_training = True
 
             trainer.fit([Times()])
             row.update(

@@ -132,4 +132,5 @@ def test_a_new_clock_study_measures_the_reference_then_the_two_hands_seed(clock_
     first, second = optuna.load_study(study_name="clock", storage=storage).trials
     assert first.user_attrs["reference"] and first.user_attrs["config"]["head"] == "multi"
     assert second.user_attrs["seed"] and second.state == TrialState.COMPLETE
-    assert {k: second.user_attrs["config"][k] for k in ("head", "pairs")} == {"head": "periodic", "pairs": 2}
+    assert {k: second.user_attrs["config"][k] for k in ("head", "pairs", "learning_rate")} == {
+        "head": "periodic", "pairs": 2, "learning_rate": 0.003}
