@@ -63,8 +63,9 @@ def main() -> int:
     import keras
 
     from search.data import DataCache
-    from search.training import ClockTrainer
-    from studies.clock import CLOCK_REFERENCE
+    from search.tasks import get_task
+    from search.tasks.clock_trainer import ClockTrainer
+    from studies.clock import CLOCK, CLOCK_REFERENCE
 
     start = time.perf_counter()
     data_dir = Path(args.data_dir)
@@ -78,7 +79,7 @@ def main() -> int:
         "render_and_setup_seconds": round(time.perf_counter() - start, 1),
         "runs": [],
     }
-    data = DataCache()
+    data = DataCache(get_task(CLOCK.task))
     last_run = 0.0
     for name in args.variants.split(","):
         elapsed = time.perf_counter() - start
@@ -101,7 +102,7 @@ def main() -> int:
 
                 def on_epoch_end(self, epoch, logs=None):
                     epoch_seconds.append(round(time.perf_counter() - self.t, 2))
-                    row.update(epoch_seconds=epoch_seconds, val_errors=[round(v, 2) for v in trainer.clock.val_errors])
+                    row.update(epoch_seconds=epoch_seconds, val_errors=[round(v, 2) for v in trainer.record.val_errors])
                     Path(args.out).write_text(json.dumps({**report, "runs": [*report["runs"], row]}, indent=1))
                     if time.perf_counter() - start > args.deadline:
                         row["stopped"] = f"deadline after epoch {epoch + 1}"
@@ -111,8 +112,8 @@ def main() -> int:
             row.update(
                 params=trainer.param_count,
                 epoch_seconds=epoch_seconds,
-                train_seconds=round(trainer.clock.seconds, 1),
-                val_errors=[round(v, 2) for v in trainer.clock.val_errors],
+                train_seconds=round(trainer.record.seconds, 1),
+                val_errors=[round(v, 2) for v in trainer.record.val_errors],
                 **{k: round(v, 3) for k, v in trainer.evaluate_test().items()},
             )
         except Exception as exc:  # one broken variant must not cost the loan's other results

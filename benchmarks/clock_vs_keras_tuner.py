@@ -59,12 +59,13 @@ def run_keras_tuner(minutes: float, pins: dict[str, Any], out: Path) -> dict[str
 
     from models.clock import build_clock_model
     from models.clock_heads import head_from_config
-    from models.timekeeping import common_sense_error, error_summary
+    from datasets.clocktime import common_sense_error, error_summary
     from search.data import DataCache
+    from search.tasks import get_task
     from studies.clock import CLOCK, clock_space
 
     deadline = time.monotonic() + minutes * 60
-    data = DataCache()
+    data = DataCache(get_task(CLOCK.task))
 
     def config_of(hp: Any) -> dict[str, Any]:
         return CLOCK.full_config(clock_space(HpTrial(hp, pins)), pins, seed=0)

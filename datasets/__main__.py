@@ -111,10 +111,10 @@ def cmd_check_clock(args: argparse.Namespace) -> int:
     if args.cache_dir is not None:
         kwargs["cache_dir"] = args.cache_dir
     data = clock.load_clock(args.data_dir, **kwargs)
-    minutes = clock.to_minutes(data.y_train)
     print(
         f"{data.source}: ok, {data.image_size} px; train {len(data.x_train)}, validation {len(data.x_val)}, "
-        f"test {len(data.x_test)} (split seed {data.seed}); {len(set(minutes.tolist()))} of 720 times in training"
+        f"test {len(data.x_test)} (split seed {kwargs.get('seed', clock.SPLIT_SEED)}); "
+        f"{len(set(data.y_train.tolist()))} of 720 times in training"
     )
     return 0
 

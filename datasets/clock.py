@@ -23,15 +23,15 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from datasets.clocktime import MINUTES, labels_to_minutes
 from datasets.errors import DataError
-from datasets.splits import validation_split
+from datasets.splits import Splits, carve, validation_split
 
 log = logging.getLogger(__name__)
 
@@ -40,46 +40,12 @@ MIN_IMAGES = 200  # fewer cannot be split 80:20 and still leave a validation set
 TEST_FRACTION = 0.2
 VAL_SIZE = 0.1  # of the training part: a count, or a fraction when below 1
 SPLIT_SEED = 0
-MINUTES = 720  # a 12-hour dial at minute resolution
 MODEL_SIZES = (150, 100, 75, 64)  # input sizes the clock models use; any size from 8 px works
 DEFAULT_CACHE = Path("runs") / "cache" / "clock"
 RESIZE_METHOD = "pillow-lanczos-1"  # part of every cache key: change it when the resize changes
 _CHUNK = 256  # images per pass when a whole-array scan would need too much memory
 _PROGRESS_FROM = 2000  # show a progress bar when resizing at least this many images
 _hour12_reported: set[str] = set()
-
-
-@dataclass(frozen=True)
-class ClockData:
-    """The three disjoint parts of the clock set, uint8 images N x S x S, labels N x 2 [hour, minute].
-
-    ``seed`` is the shuffle that made the split; ``source`` the directory the files came from.
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    seed: int
-    source: str
-
-    @property
-    def image_size(self) -> int:
-        return int(self.x_train.shape[1])
-
-
-def to_minutes(labels: np.ndarray) -> np.ndarray:
-    """[hour, minute] rows -> minutes after 12:00, 0-719."""
-    labels = np.asarray(labels)
-    return (labels[..., 0] % 12) * 60 + labels[..., 1]
-
-
-def from_minutes(minutes: np.ndarray) -> np.ndarray:
-    """Minutes (any integers, taken around the 12-hour dial) -> [hour 0-11, minute 0-59] rows."""
-    m = np.asarray(minutes, dtype=np.int64) % MINUTES
-    return np.stack([m // 60, m % 60], axis=-1)
 
 
 # -- reading and checking --------------------------------------------------------------------
@@ -305,17 +271,19 @@ def _resized_locked(
 # -- the split -------------------------------------------------------------------------------
 
 
+def test_split(n: int, seed: int = SPLIT_SEED, test_fraction: float = TEST_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+    """(test, rest) index arrays: the test part depends on ``seed`` and ``n`` only, so changing
+    the validation size never moves an image between test and the rest."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(n * test_fraction))
+    return np.sort(order[:n_test]), order[n_test:]
+
+
 def split_indices(
     n: int, seed: int = SPLIT_SEED, val_size: int | float = VAL_SIZE, test_fraction: float = TEST_FRACTION
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train, validation, test) index arrays: disjoint, covering ``range(n)``, fixed by ``seed``.
-
-    The test part depends on ``seed`` and ``n`` only, so changing the validation size never moves
-    an image between test and the rest.
-    """
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(n * test_fraction))
-    test, rest = np.sort(order[:n_test]), order[n_test:]
+    """(train, validation, test) index arrays: disjoint, covering ``range(n)``, fixed by ``seed``."""
+    test, rest = test_split(n, seed, test_fraction)
     train, val = validation_split(len(rest), val_size, seed)
     return rest[train], rest[val], test
 
@@ -326,11 +294,13 @@ def load_clock(
     seed: int = SPLIT_SEED,
     val_size: int | float = VAL_SIZE,
     cache_dir: str | os.PathLike = DEFAULT_CACHE,
-) -> ClockData:
+    train_limit: int | None = None,
+) -> Splits:
     """Load, check, resize (cached) and split a clock data directory.
 
     ``size``: the model's input side in pixels (150, 100, 75, 64...); None keeps the files' size.
-    Training images come in shuffled order (a prefix is a random subset); labels [hour, minute].
+    Labels are minutes past 12:00 (:mod:`datasets.clocktime`). Training images come in shuffled
+    order (a prefix is a random subset, which ``train_limit`` keeps).
     """
     folder = Path(data_dir).expanduser()
     images, labels, scale = load_clock_files(folder)
@@ -342,17 +312,14 @@ def load_clock(
     else:
         target = size if size is not None else max(images.shape[1:])
         pixels = resized(images, target, source_key(folder / IMAGES), cache_dir, scale)
-    train, val, test = split_indices(len(labels), seed, val_size)
+    test, rest = test_split(len(labels), seed)
+    minutes = labels_to_minutes(labels)
+    splits = carve(
+        pixels, minutes, rest, pixels[test], minutes[test],
+        val_size=val_size, seed=seed, train_limit=train_limit, source=str(folder),
+    )
     log.info(
         "clock data %s: %d train, %d validation, %d test at %d px (split seed %d)",
-        folder,
-        len(train),
-        len(val),
-        len(test),
-        pixels.shape[1],
-        seed,
+        folder, len(splits.x_train), len(splits.x_val), len(test), pixels.shape[1], seed,
     )
-    # Fancy indexing copies: the parts are ordinary arrays, not views of the memory map.
-    return ClockData(
-        pixels[train], labels[train], pixels[val], labels[val], pixels[test], labels[test], seed, str(folder)
-    )
+    return splits

@@ -1,10 +1,39 @@
-"""Validation splits carved from a training set, reproducible from a seed."""
+"""The three parts every dataset is split into, and the one path that carves them.
+
+A dataset brings a labelled pool to learn from and a test part that never takes part in training
+or model selection; :func:`carve` takes the validation part out of the pool (reproducibly, from a
+seed) and limits the training part. MNIST, Fashion-MNIST and the clock photos all go this way.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from datasets.errors import DataError
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train / validation / test arrays of one dataset; ``n_classes`` is 0 for a non-class target."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    source: str
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[1])
 
 
 def validation_split(n: int, val_size: int | float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -20,3 +49,28 @@ def validation_split(n: int, val_size: int | float, seed: int) -> tuple[np.ndarr
         raise DataError(f"validation size {val_size} does not fit a training set of {n}")
     order = np.random.default_rng(seed).permutation(n)
     return order[n_val:], np.sort(order[:n_val])
+
+
+def carve(
+    x: np.ndarray,
+    y: np.ndarray,
+    pool: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    val_size: int | float,
+    seed: int,
+    train_limit: int | None = None,
+    n_classes: int = 0,
+    source: str = "",
+) -> Splits:
+    """Split the rows ``pool`` of ``x``/``y`` into training and validation parts; test as given.
+
+    ``train_limit`` keeps a random subset of the training part (its first rows, which come
+    shuffled). Fancy indexing copies: the parts are ordinary arrays, not views of a memory map.
+    """
+    train, val = validation_split(len(pool), val_size, seed)
+    train, val = pool[train], pool[val]
+    if train_limit:
+        train = train[: int(train_limit)]
+    return Splits(x[train], y[train], x[val], y[val], x_test, y_test, n_classes, source)

@@ -25,15 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from datasets import _draw
+from datasets.clocktime import MINUTES
 from datasets.errors import DataError
+from datasets.sheet import contact_sheet
 
 log = logging.getLogger(__name__)
 
-TIMES = 720  # distinct readings of a 12-hour dial at minute resolution
 RENDERER_VERSION = 1  # bump when a change alters the pixels of a seed
 _CHUNK = 250  # images per task handed to a worker process
 _SHEET_SAMPLES = 16
@@ -123,10 +123,10 @@ def clock_labels(n: int, seed: int) -> np.ndarray:
     """``n`` labels [hour, minute], uniform over the 720 times: each time ``n // 720`` or one more
     times (the real set's 18,000 are 25 of each), in a seeded random order."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
-    times = np.arange(n) % TIMES
-    extra = n % TIMES
+    times = np.arange(n) % MINUTES
+    extra = n % MINUTES
     if extra:  # which times get the one extra copy is random too, not always the earliest ones
-        times[n - extra :] = rng.choice(TIMES, size=extra, replace=False)
+        times[n - extra :] = rng.choice(MINUTES, size=extra, replace=False)
     times = rng.permutation(times)
     return np.stack([times // 60, times % 60], axis=1).astype(np.int64)
 
@@ -192,27 +192,6 @@ def render_set(
     return out
 
 
-def contact_sheet(images: np.ndarray, labels: np.ndarray, columns: int = 4, min_cell: int = 150) -> Image.Image:
-    """A grid of images with their labels as "h:mm" under each (cells upscaled to ``min_cell``)."""
-    n = len(images)
-    cell = max(min_cell, images.shape[1])
-    rows = math.ceil(n / columns)
-    caption, gap = 20, 4
-    sheet = Image.new("L", (columns * (cell + gap) + gap, rows * (cell + caption + gap) + gap), 255)
-    draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default(size=15)
-    for k in range(n):
-        x = gap + (k % columns) * (cell + gap)
-        y = gap + (k // columns) * (cell + caption + gap)
-        tile = Image.fromarray(np.asarray(images[k]), "L")
-        if tile.size[0] != cell:
-            tile = tile.resize((cell, cell), Image.Resampling.LANCZOS)
-        sheet.paste(tile, (x, y))
-        hour, minute = (int(v) for v in labels[k])
-        draw.text((x + cell / 2, y + cell + caption / 2), f"{hour}:{minute:02d}", fill=0, font=font, anchor="mm")
-    return sheet
-
-
 def synthesize(
     out_dir: str | os.PathLike,
     n: int,
@@ -253,7 +232,8 @@ def synthesize(
     with open(tmp_labels, "wb") as f:
         np.save(f, labels)
     picks = np.arange(min(n, _SHEET_SAMPLES))
-    contact_sheet(images[picks], labels[picks]).save(folder / "sheet.png", optimize=False)
+    captions = [f"{hour}:{minute:02d}" for hour, minute in labels[picks]]
+    contact_sheet(images[picks], captions).save(folder / "sheet.png", optimize=False)
     del images
     os.replace(tmp_labels, folder / "labels.npy")
     os.replace(tmp_images, folder / "images.npy")

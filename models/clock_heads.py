@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from models.timekeeping import MINUTES
+from datasets.clocktime import MINUTES
 
 from models._config import CLASS_COUNTS, HEADS, MINUTE_HEADS, REGRESSION_LOSSES  # noqa: F401 (re-exported)
 

@@ -1,6 +1,6 @@
 """The common-sense error as a Keras metric, for tensors of times (minutes, or hours with ``scale``).
 
-The numpy version in :mod:`models.timekeeping` scores decoded predictions; this one runs inside
+The numpy version in :mod:`datasets.clocktime` scores decoded predictions; this one runs inside
 Keras, so a head whose output is itself a time (the regression head's hours) shows the error in
 minutes in the training logs, epoch by epoch.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import keras
 
-from models.timekeeping import MINUTES
+from datasets.clocktime import MINUTES
 
 
 def common_sense_error_ops(true_minutes: Any, predicted_minutes: Any) -> Any:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from datasets import DataError
 from search.errors import UserError
-from storage import ENV_VAR, StorageError, default_url
+from storage import ENV_VAR, Location, StorageError, default_url, parse_location
 from storage.export import ExportError
 from studies import FAMILIES, UnknownStudy, get_family
 
@@ -122,12 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _url(args: argparse.Namespace) -> str:
-    from storage import kind_of
-
-    url = args.storage or default_url()
-    kind_of(url)  # reject a malformed URL before anything is opened
-    return url
+def _url(args: argparse.Namespace) -> Location:
+    """The storage location, parsed once: a malformed URL is rejected before anything is opened."""
+    return parse_location(args.storage or default_url())
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -141,13 +138,14 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from search.launcher import run_launch
     from search.pins import check_pins, parse_pins
     from search.study import create_study
+    from search.tasks import task_of
 
     family = get_family(args.family)
     if args.workers < 0 or args.trials < 1:
         raise UserError("--workers must be 0 or more and --trials at least 1")
     pins = parse_pins(args.pins)
     check_pins(family, pins)
-    _check_data(family, pins)
+    task_of(family).check_data(family, pins)
     url = _url(args)
     name = args.study_name or family.name
     create_study(url, name, family, args.pruner or family.pruner)
@@ -160,31 +158,13 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return code
 
 
-def _check_data(family, pins) -> None:
-    """Fail before any worker starts when the data is missing (a worker would fail N times)."""
-    if family.task == "smoke":
-        return  # no data
-    if family.dataset == "clock":
-        from datasets.clock import load_clock_files
-        from search.data import DEFAULT_CLOCK_DIR
-
-        load_clock_files(pins.get("data_dir") or DEFAULT_CLOCK_DIR)  # checks every file, resizes nothing
-        return
-    from datasets import load_images
-
-    load_images(family.dataset, pins.get("data_dir"))
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
-    from search.pins import check_pins, parse_pins
-    from search.study import family_of, open_study
+    from search.pins import parse_pins
     from search.worker import run_worker
 
-    url = _url(args)
     pins = parse_pins(args.pins)
-    check_pins(family_of(open_study(url, args.study)), pins)  # opened as a worker: a read-only file fails here
     try:
-        ran = run_worker(url, args.study, args.trials, pins, args.threads)
+        ran = run_worker(_url(args), args.study, args.trials, pins, args.threads)
     except KeyboardInterrupt:
         log.warning("worker stopped by a signal; its running trial was recorded as FAIL")
         return 130
@@ -207,7 +187,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise UserError("--top must be at least 1")
     url = _url(args)
-    data = export_study(open_study(url, args.study, heartbeat=False), args.top, url)
+    data = export_study(open_study(url, args.study, heartbeat=False), args.top, url.url)
     write_export(data, args.out)
     best = data["trials"][0]
     print(f"wrote {len(data['trials'])} trial(s) of {args.study} to {args.out}; best: trial #{best['trial']}, value {best['value']:.4f}")
@@ -217,13 +197,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from search.retrain import run_train
-    from search.study import test_line
     from storage.export import read_export
 
     entries = read_export(args.file)
     if not 0 <= args.entry < len(entries):
         raise UserError(f"--entry {args.entry}: {args.file} holds {len(entries)} trial(s)")
-    metrics = run_train(entries[args.entry], args.out)
+    metrics, task = run_train(entries[args.entry], args.out)
+    test_line = task.test_line
     print(
         f"{test_line(metrics)} (the trial's: {test_line(metrics['trial_test'])}), "
         f"{metrics['param_count']} parameters (trial: {metrics['trial_param_count']}); "
@@ -266,7 +246,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     storage = open_storage(url, heartbeat=False, create=False)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the dashboard listens on %s: anyone who can reach this machine can read the studies", args.host)
-    from storage.artifacts import default_artifact_dir, open_store  # no TensorFlow: numpy and optuna only
+    from search.artifacts import default_artifact_dir, open_store  # no TensorFlow: numpy and optuna only
 
     artifact_dir = args.artifact_dir or default_artifact_dir(url)
     print(f"optuna-dashboard on http://{args.host}:{args.port}/ for {url}, artifacts in {artifact_dir} (Ctrl-C to stop)", flush=True)

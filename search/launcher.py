@@ -30,9 +30,10 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from storage import kind_of
+from search.study import best_trial, finished_count, open_study, state_counts
+from search.tasks import Task, task_of_study
+from storage import Location, attrs
 from storage.urls import MAX_RETRY
-from search.study import best_trial, finished_count, open_study, state_counts, test_line
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def worker_command(url: str, study: str, trials: int, threads: int, pin_args: li
 
 
 def run_launch(
-    url: str,
+    where: Location,
     study_name: str,
     workers: int,
     trials: int,
@@ -112,15 +113,15 @@ def run_launch(
         worker_env = env if gpus[i] is None else {**env, "CUDA_VISIBLE_DEVICES": gpus[i]}
         with open(path, "w") as out:
             proc = subprocess.Popen(
-                worker_command(url, study_name, trials, threads, pin_args),
+                worker_command(where.url, study_name, trials, threads, pin_args),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=worker_env,
             )
         procs.append((proc, path))
     devices = f", GPUs {', '.join(g or '-' for g in gpus)}" if gpus[0] is not None else ""
     print(f"launched {workers} workers ({threads} CPU thread(s) each{devices}); logs in {log_dir}", flush=True)
 
-    study = open_study(url, study_name, heartbeat=False)
-    heartbeats = kind_of(url) not in ("journal", "redis")
+    study = open_study(where, study_name, heartbeat=False)
+    task = task_of_study(study)
     stopping = timed_out = False
     deadline = time.monotonic() + timeout if timeout else None
 
@@ -128,14 +129,14 @@ def run_launch(
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
-    bar = tqdm(total=trials, desc=study_name, unit="trial", dynamic_ncols=True)
+    bar = _progress(trials, study_name)
     try:
         while any(p.poll() is None for p, _ in procs):
-            if not heartbeats:
+            if not where.heartbeats:
                 # A journal has no heartbeats: a worker that died (OOM-killed, SIGKILL) would hold
                 # its trial RUNNING, and a slot of the budget, forever. Fail and requeue it now.
                 end_orphaned_trials(study, [p.pid for p, _ in procs if p.poll() not in (None, 0)], retry=True)
-            _update(bar, study)
+            _update(bar, study, task)
             if deadline is not None and time.monotonic() > deadline:
                 timed_out = True
                 raise KeyboardInterrupt
@@ -157,7 +158,7 @@ def run_launch(
     finally:
         signal.signal(signal.SIGTERM, previous)
         ended = end_orphaned_trials(study, [p.pid for p, _ in procs if p.poll() is not None])
-        _update(bar, study)
+        _update(bar, study, task)
         bar.close()
     if ended:
         print(f"{ended} trial(s) left RUNNING by stopped workers were ended as FAIL", file=sys.stderr)
@@ -174,7 +175,7 @@ def run_launch(
         if not stopping:
             tail = path.read_text(errors="replace").strip().splitlines()[-3:]
             print(f"worker {i} exited with code {code}; last lines of {path}:", *tail, sep="\n  ", file=sys.stderr)
-    print_summary(study)
+    print_summary(study, task)
     if timed_out:
         return 0
     if stopping:
@@ -194,9 +195,9 @@ def end_orphaned_trials(study: Any, pids: list[int], *, retry: bool = False) -> 
     requeue = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
     ended = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if trial.user_attrs.get("worker") in owners:
+        if trial.user_attrs.get(attrs.WORKER) in owners:
             with contextlib.suppress(UpdateFinishedTrialError):
-                study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "its worker process ended mid-trial")
+                study._storage.set_trial_user_attr(trial._trial_id, attrs.FAIL_REASON, "its worker process ended mid-trial")
                 study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
                 ended += 1
                 if retry:
@@ -204,20 +205,31 @@ def end_orphaned_trials(study: Any, pids: list[int], *, retry: bool = False) -> 
     return ended
 
 
-def _update(bar: tqdm, study: Any) -> None:
+def _progress(trials: int, study_name: str) -> tqdm:
+    """A bar that redraws on a terminal; in a log file or a pipe, one line per finished trial.
+
+    Where nobody watches a cursor (``make demo > log``) a redraw every poll would be a line every
+    two seconds; there :func:`_update` draws only when the count of finished trials moves.
+    """
+    if sys.stderr.isatty():
+        return tqdm(total=trials, desc=study_name, unit="trial", dynamic_ncols=True)
+    return tqdm(total=trials, desc=study_name, unit="trial", ncols=100, mininterval=0, miniters=1)
+
+
+def _update(bar: tqdm, study: Any, task: Task) -> None:
     counts = state_counts(study)
-    done = finished_count(counts)
-    bar.update(max(0, min(done, bar.total) - bar.n))
     best = best_trial(study)
-    bar.set_postfix(running=counts["RUNNING"], failed=counts["FAIL"], best=f"{best.value:.4f}" if best else "-")
+    best_text = task.format_value(best.value) if best else "-"
+    bar.set_postfix(running=counts["RUNNING"], failed=counts["FAIL"], best=best_text, refresh=False)
+    moved = min(finished_count(counts), bar.total) - bar.n
+    if moved > 0:
+        bar.update(moved)  # draws the line (off a terminal: the only time a line is written)
+    elif sys.stderr.isatty():
+        bar.refresh()
 
 
-def _value(trial: Any) -> str:
-    """The objective in its unit: minutes for the clock (val_mean stored), else a fraction."""
-    return f"{trial.value:.2f} min" if "val_mean" in trial.user_attrs else f"{trial.value:.4f}"
-
-
-def print_summary(study: Any) -> None:
+def print_summary(study: Any, task: Task | None = None) -> None:
+    task = task or task_of_study(study)
     counts = state_counts(study)
     states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "no trials"
     print(f"study {study.study_name}: {states}")
@@ -225,12 +237,12 @@ def print_summary(study: Any) -> None:
     if best is None:
         print("no completed trial yet")
         return
-    attrs = best.user_attrs
+    attrs_ = best.user_attrs
     print(
-        f"best trial #{best.number}: validation error {_value(best)}, {test_line(attrs)}, "
-        f"{attrs.get('epochs')} epochs, {attrs.get('param_count')} parameters"
+        f"best trial #{best.number}: validation error {task.format_value(best.value)}, {task.test_line(attrs_)}, "
+        f"{attrs_.get(attrs.EPOCHS)} epochs, {attrs_.get(attrs.PARAM_COUNT)} parameters"
     )
-    reference = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("reference") and t.value is not None]
+    reference = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(attrs.REFERENCE) and t.value is not None]
     if reference and reference[0].number != best.number:
-        print(f"reference network (trial #{reference[0].number}): validation error {_value(reference[0])}")
-    print("config:", json.dumps(attrs.get("config"), sort_keys=True))
+        print(f"reference network (trial #{reference[0].number}): validation error {task.format_value(reference[0].value)}")
+    print("config:", json.dumps(attrs_.get(attrs.CONFIG), sort_keys=True))

@@ -1,71 +1,101 @@
-"""The objective a worker optimizes: config from the trial, fit with pruning, record results."""
+"""The objective every worker runs, and the permutation experiment reuses.
+
+``Objective(trial)``: the trial's config (from the family's space, pins applied), recorded; then
+the task runs it. Every failure is recorded as the trial's ``fail_reason`` and kept in
+``last_failure``, so the worker can stop after too many in a row. A training task's trial goes
+through :func:`train_trial`: fit with per-epoch pruning, then test, record and upload.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna_integration import KerasPruningCallback
 
 from search.data import DataCache
-from search._protocol import TrialObjective
-from search.training import Trainer, make_trainer
-from storage.artifacts import upload_model_if_best, upload_trial_artifacts
-from studies import StudyFamily
+from search.pins import PinnedTrial
+from storage import attrs
+
+if TYPE_CHECKING:
+    from search.tasks import Task
+    from search.training import Trainer
+    from studies import StudyFamily
 
 log = logging.getLogger(__name__)
 
 
-class Objective(TrialObjective):
-    """``objective(trial) -> validation error`` over arrays loaded once for this worker."""
+class Objective:
+    """``objective(trial) -> value`` over data loaded once for this worker.
 
-    def __init__(
-        self,
-        family: StudyFamily,
-        pins: dict[str, Any],
-        data: DataCache,
-        versions: dict[str, str],
-        worker: str,
-    ) -> None:
-        super().__init__(family, pins, worker)
-        self.data = data
+    ``keep_best_model``: upload ``model.keras`` when a trial beats every earlier one.
+    """
+
+    keep_best_model = True
+
+    def __init__(self, task: Task, family: StudyFamily | None, pins: dict[str, Any], versions: dict[str, str]) -> None:
+        self.task = task
+        self.family = family
+        self.pins = pins
         self.versions = versions
+        self.data = DataCache(task)
+        self.last_failure: str | None = None
+
+    def configure(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The trial's whole config: the family's space asked through the pins."""
+        family = self.family
+        return family.full_config(family.space(PinnedTrial(trial, self.pins)), self.pins, seed=trial.number)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        config = self.begin(trial)
-        trial.set_user_attr("versions", self.versions)
-        trainer = None
+        self.last_failure = None
         try:
-            trainer = make_trainer(config, self.data.get(config))
-            trial.set_user_attr("param_count", trainer.param_count)
-            log.info("trial %d: %s", trial.number, config)
-            trainer.fit([KerasPruningCallback(trial, "val_error")])
+            config = self.configure(trial)
+            trial.set_user_attr(attrs.CONFIG, config)
+            return self.task.run(trial, config, self)
         except optuna.TrialPruned:
-            self._record(trial, trainer)
             raise
         except (Exception, KeyboardInterrupt) as exc:
-            self.failed(trial, exc)
-            if trainer is not None:
-                self._record(trial, trainer, test=False)
+            self.last_failure = f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr(attrs.FAIL_REASON, self.last_failure)
             raise
-        try:  # testing and uploads can fail or be interrupted too: say why the trial failed
-            self._record(trial, trainer)
-            upload_model_if_best(trial, trainer, trainer.clock.val_errors[-1])
-        except (Exception, KeyboardInterrupt) as exc:
-            self.failed(trial, exc)
-            raise
-        return trainer.clock.val_errors[-1]
 
-    def _record(self, trial: optuna.Trial, trainer: Trainer, *, test: bool = True) -> None:
-        clock = trainer.clock
-        trial.set_user_attr("epochs", clock.epochs)
-        trial.set_user_attr("train_seconds", round(clock.seconds, 3))
-        if clock.val_errors:
-            trial.set_user_attr("val_error", clock.val_errors[-1])
-        for key, value in trainer.validation_summary().items():
+
+def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objective: Objective) -> float:
+    """Fit ``config`` with pruning on the validation error; test, record and upload; return its value."""
+    from optuna_integration import KerasPruningCallback
+
+    trial.set_user_attr(attrs.VERSIONS, objective.versions)
+    trainer = None
+    try:
+        trainer = task.trainer(config, objective.data.get(config))
+        trial.set_user_attr(attrs.PARAM_COUNT, trainer.param_count)
+        log.info("trial %d: %s", trial.number, config)
+        trainer.fit([KerasPruningCallback(trial, "val_error")])
+    except optuna.TrialPruned:
+        _record(task, trial, trainer)
+        raise
+    except (Exception, KeyboardInterrupt):
+        if trainer is not None:
+            _record(task, trial, trainer, test=False)
+        raise
+    value = trainer.record.val_errors[-1]
+    _record(task, trial, trainer)
+    if objective.keep_best_model:
+        from search.artifacts import upload_model_if_best
+
+        upload_model_if_best(trial, trainer.model, value)
+    return value
+
+
+def _record(task: Task, trial: optuna.Trial, trainer: Trainer, *, test: bool = True) -> None:
+    record = trainer.record
+    trial.set_user_attr(attrs.EPOCHS, record.epochs)
+    trial.set_user_attr(attrs.TRAIN_SECONDS, round(record.seconds, 3))
+    if record.val_errors:
+        trial.set_user_attr(attrs.VAL_ERROR, record.val_errors[-1])
+    for key, value in trainer.validation_summary().items():
+        trial.set_user_attr(key, value)
+    if test and record.epochs:
+        for key, value in trainer.evaluate_test().items():
             trial.set_user_attr(key, value)
-        if test and clock.epochs:
-            for key, value in trainer.evaluate_test().items():
-                trial.set_user_attr(key, value)
-        upload_trial_artifacts(trial, trainer, tested=test)  # learning curves; clock predictions
+    task.upload_artifacts(trial, trainer, tested=test)  # learning curves; the task's own

@@ -27,14 +27,14 @@ from optuna.trial import TrialState
 from datasets import DataError, load_images
 from datasets.permute import pixel_permutation
 from search.errors import UserError
-from storage import open_storage
+from search.objective import Objective
+from storage import Location, attrs, open_storage
 from storage.export import export_study
-from studies import BUDGET_DEFAULTS, get_family
+from studies import BUDGET_DEFAULTS, TASK_ONE, get_family
 
 log = logging.getLogger(__name__)
 
 STUDY = "permutation"
-TASK_ONE = ("fashion-mlp", "fashion-cnn", "mnist-mlp", "mnist-cnn")
 DEFAULT_PERMUTE_SEED = 1234
 CONDITIONS = ("original", "permuted")
 # Pins with their own option or set by the command itself.
@@ -56,7 +56,7 @@ class Source:
         return f"{self.study} trial #{self.trial}" if self.trial is not None else f"{self.study} reference network (no completed trial)"
 
 
-def source_configs(url: str, studies: tuple[str, ...] = TASK_ONE) -> list[Source]:
+def source_configs(url: str | Location, studies: tuple[str, ...] = TASK_ONE) -> list[Source]:
     """The best exported config of each task-one study, or its family's reference network."""
     storage = open_storage(url, heartbeat=False)
     names = set(optuna.get_all_study_names(storage))
@@ -66,9 +66,9 @@ def source_configs(url: str, studies: tuple[str, ...] = TASK_ONE) -> list[Source
         config, number = None, None
         if name in names:
             study = optuna.load_study(study_name=name, storage=storage)
-            done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "config" in t.user_attrs]
+            done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if attrs.CONFIG in t.user_attrs]
             if done:
-                best = export_study(study, 1, url)["trials"][0]
+                best = export_study(study, 1, str(url))["trials"][0]
                 config, number = dict(best["config"]), best["trial"]
         if config is None:
             config = family.full_config(family.reference, {}, seed=0)
@@ -119,21 +119,21 @@ def check_datasets(sources: list[Source], data_dirs: dict[str, str | None]) -> t
     return kept, skipped
 
 
-def open_permutation_study(url: str, permute_seed: int) -> optuna.Study:
+def open_permutation_study(url: str | Location, permute_seed: int) -> optuna.Study:
     """The study ``permutation`` (created on first use) with the permutation itself recorded."""
     storage = open_storage(url)
     study = optuna.create_study(study_name=STUDY, storage=storage, direction="minimize", load_if_exists=True)
-    if study.user_attrs.get("kind") not in (None, "permutation"):
+    if study.user_attrs.get(attrs.KIND) not in (None, STUDY):
         raise UserError(f"study {STUDY!r} exists in {url} and was not made by the permutation command")
-    study.set_user_attr("kind", "permutation")
-    study.set_user_attr("objective", "validation error (1 - accuracy), on permuted images for permuted runs")
-    permutations = dict(study.user_attrs.get("permutations", {}))
+    study.set_user_attr(attrs.KIND, STUDY)
+    study.set_user_attr(attrs.OBJECTIVE, "validation error (1 - accuracy), on permuted images for permuted runs")
+    permutations = dict(study.user_attrs.get(attrs.PERMUTATIONS, {}))
     permutations[str(permute_seed)] = pixel_permutation(permute_seed).tolist()
-    study.set_user_attr("permutations", permutations)
-    if "artifact_dir" not in study.user_attrs:
-        from storage.artifacts import STUDY_ATTR, default_artifact_dir
+    study.set_user_attr(attrs.PERMUTATIONS, permutations)
+    if attrs.ARTIFACT_DIR not in study.user_attrs:
+        from search.artifacts import default_artifact_dir
 
-        study.set_user_attr(STUDY_ATTR, str(default_artifact_dir(url)))
+        study.set_user_attr(attrs.ARTIFACT_DIR, str(default_artifact_dir(url)))
     return study
 
 
@@ -141,59 +141,41 @@ class StaleRun(Exception):
     """A run queued by an earlier, interrupted call with other options: recorded FAIL, not trained."""
 
 
-class RunObjective:
-    """Trains the config an enqueued trial carries; the value is its validation error."""
+class RunObjective(Objective):
+    """The service's objective, on the config an enqueued run carries instead of a family's space."""
+
+    keep_best_model = False
 
     def __init__(self, planned: set[str]) -> None:
-        from search.data import DataCache
+        from search.tasks import TASKS
+        from search.tasks.classification import ClassificationTask
+        from search.worker import versions
 
-        self.data = DataCache()
+        super().__init__(TASKS[ClassificationTask.name], None, {}, versions())
         self.planned = planned
 
-    def __call__(self, trial: optuna.Trial) -> float:
-        from optuna_integration import KerasPruningCallback
-
-        from search.training import make_trainer
-        from search.worker import versions
-        from storage.artifacts import upload_trial_artifacts
-
-        config = trial.user_attrs["config"]
+    def configure(self, trial: optuna.Trial) -> dict[str, Any]:
+        config = trial.user_attrs[attrs.CONFIG]
         if _key(config) not in self.planned:
-            trial.set_user_attr("fail_reason", "queued by an earlier call with other options; not run")
-            raise StaleRun(f"trial {trial.number} was queued by an earlier call with other options")
+            raise StaleRun(f"trial {trial.number} was queued by an earlier call with other options; not run")
         # The fixed parameters make the runs filterable in the dashboard; enqueueing pins them.
         trial.suggest_categorical("dataset", ("fashion", "mnist"))
         trial.suggest_categorical("network", ("mlp", "cnn"))
         trial.suggest_categorical("condition", CONDITIONS)
         trial.suggest_int("seed", 0, 1_000_000)
-        trial.set_user_attr("versions", versions())
-        splits = self.data.get(config)
-        trainer = make_trainer(config, splits)
         log.info("trial %d: %s %s %s seed %d", trial.number, config["family"], trial.params["condition"], config["model"], config["seed"])
-        try:
-            trainer.fit([KerasPruningCallback(trial, "val_error")])
-        except (Exception, KeyboardInterrupt) as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
-            raise
-        attrs = {
+        for key, value in {
             "permuted": config.get("permute_seed") is not None,
             "permute_seed": config.get("permute_seed"),
             "seed": config["seed"],
-            "epochs": trainer.clock.epochs,
-            "train_seconds": round(trainer.clock.seconds, 3),
-            "param_count": trainer.param_count,
-            "val_error": trainer.clock.val_errors[-1],
-            "data_source": splits.source,
-            **trainer.evaluate_test(),
-        }
-        for key, value in attrs.items():
+            attrs.DATA_SOURCE: self.data.get(config).source,
+        }.items():
             trial.set_user_attr(key, value)
-        upload_trial_artifacts(trial, trainer, tested=True)
-        return trainer.clock.val_errors[-1]
+        return config
 
 
 def run_permutation(
-    url: str,
+    url: str | Location,
     seeds: int,
     permute_seed: int,
     pins: dict[str, Any],
@@ -214,7 +196,7 @@ def run_permutation(
     for run in todo:
         if _key(run["config"]) not in have[TrialState.WAITING]:
             params = {"dataset": run["dataset"], "network": run["network"], "condition": run["condition"], "seed": run["config"]["seed"]}
-            study.enqueue_trial(params, user_attrs={"config": run["config"], "source": run["source"]})
+            study.enqueue_trial(params, user_attrs={attrs.CONFIG: run["config"], "source": run["source"]})
     if todo:
         log.info("%d of %d runs to train (%d already in study %s)", len(todo), len(runs), len(runs) - len(todo), STUDY)
         study.sampler = optuna.samplers.RandomSampler()
@@ -227,7 +209,7 @@ def run_permutation(
     missing = sum(t is None for t in done)
     result = {
         "study": STUDY,
-        "storage": url,
+        "storage": str(url),
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "permute_seed": permute_seed,
         "permutation": pixel_permutation(permute_seed).tolist(),
@@ -240,7 +222,7 @@ def run_permutation(
         "data": sorted({f"{t.user_attrs['config']['dataset']}: {t.user_attrs.get('data_source')}" for t in done if t is not None and not t.user_attrs["permuted"]}),
         "rows": table_rows([t for t in done if t is not None]),
     }
-    study.set_user_attr("latest", {k: result[k] for k in ("created_at", "permute_seed", "seeds", "pins", "sources", "skipped", "data", "trials")})
+    study.set_user_attr(attrs.LATEST, {k: result[k] for k in ("created_at", "permute_seed", "seeds", "pins", "sources", "skipped", "data", "trials")})
     return result
 
 
@@ -251,8 +233,8 @@ def _key(config: dict[str, Any]) -> str:
 def _trials_by_config(study: optuna.Study) -> dict[TrialState, dict[str, optuna.trial.FrozenTrial]]:
     out: dict[TrialState, dict[str, optuna.trial.FrozenTrial]] = {TrialState.COMPLETE: {}, TrialState.WAITING: {}}
     for t in study.get_trials(deepcopy=False, states=tuple(out)):
-        if "config" in t.user_attrs:
-            out[t.state][_key(t.user_attrs["config"])] = t
+        if attrs.CONFIG in t.user_attrs:
+            out[t.state][_key(t.user_attrs[attrs.CONFIG])] = t
     return out
 
 

@@ -22,7 +22,7 @@ def load_model_dir(model_dir: Path) -> tuple[Any, dict[str, Any]]:
         config = json.loads(config_path.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{config_path}: not valid JSON ({exc.msg})") from None
-    if config.get("model") != "clock":
+    if not _reads_clocks(config):
         raise UserError(f"{folder} holds a {config.get('model')!r} model; predict reads clock models")
     import keras
 
@@ -31,10 +31,19 @@ def load_model_dir(model_dir: Path) -> tuple[Any, dict[str, Any]]:
     return keras.models.load_model(model_path), config
 
 
+def _reads_clocks(config: dict[str, Any]) -> bool:
+    from search.tasks import task_of_config
+
+    try:
+        return task_of_config(config).reads_clocks
+    except KeyError:  # no family recorded, or one this version does not know
+        return False
+
+
 def run_predict(model_dir: Path, inputs: list[str], out: Path) -> dict[str, float] | None:
     """Write one CSV row per image; return the error summary when the inputs carry labels."""
     from models.clock_heads import head_from_config
-    from models.timekeeping import common_sense_error, error_summary, split_minutes, to_minutes
+    from datasets.clocktime import common_sense_error, error_summary, split_minutes, to_minutes
 
     model, config = load_model_dir(model_dir)
     photos = read_photos(inputs, int(config["input_size"]))

@@ -26,9 +26,12 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 from plotly.subplots import make_subplots
 
+from search.tasks import task_of_study
+from storage import attrs
+from studies import TASK_ONE
+
 log = logging.getLogger(__name__)
 
-TASK_ONE = ("fashion-mlp", "fashion-cnn", "mnist-mlp", "mnist-cnn")
 CATEGORICAL = ("initializer", "activation", "optimizer", "regularizer", "head")
 DATASET_NAMES = {"fashion": "Fashion-MNIST", "mnist": "MNIST"}
 
@@ -106,10 +109,10 @@ def _fmt(value: Any) -> str:
 def write_report(storage: Any, out: Path, artifact_dir: Path | None, url: str) -> str:
     """Write the report to ``out``; return a one-line summary (studies, figures, empty sections).
 
-    ``artifact_dir``: where trial artifacts are (None: each study's own, see :mod:`storage.artifacts`).
+    ``artifact_dir``: where trial artifacts are (None: each study's own, see :mod:`search.artifacts`).
     """
     studies = [optuna.load_study(study_name=name, storage=storage) for name in sorted(optuna.get_all_study_names(storage))]
-    permutation = [s for s in studies if s.user_attrs.get("kind") == "permutation"]
+    permutation = [s for s in studies if s.user_attrs.get(attrs.KIND) == "permutation"]
     searches = [s for s in studies if s not in permutation]
     page = _Page()
     page.heading("Contents")
@@ -119,7 +122,7 @@ def write_report(storage: Any, out: Path, artifact_dir: Path | None, url: str) -
         study_section(page, study)
     task_one_section(page, searches)
     task_two_section(page, permutation[0] if permutation else None)
-    clock_section(page, [s for s in searches if s.user_attrs.get("family") == "clock"], storage, artifact_dir, url)
+    clock_section(page, [s for s in searches if task_of_study(s).reads_clocks], storage, artifact_dir, url)
     stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     document = page.html("Clockwork report", f"{len(studies)} studies in {url}; written {stamp}")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +143,7 @@ def _choice(trial: FrozenTrial, key: str) -> Any:
     """A categorical choice of a trial: its parameter, else its config (a pinned choice)."""
     if key in trial.params:
         return trial.params[key]
-    return trial.user_attrs.get("config", {}).get(key)
+    return trial.user_attrs.get(attrs.CONFIG, {}).get(key)
 
 
 def study_section(page: _Page, study: optuna.Study) -> None:
@@ -152,9 +155,9 @@ def study_section(page: _Page, study: optuna.Study) -> None:
     counts = defaultdict(int)
     for t in trials:
         counts[t.state.name.lower()] += 1
-    family = study.user_attrs.get("family", "not recorded")
+    family = study.user_attrs.get(attrs.FAMILY, "not recorded")
     states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials"
-    objective = study.user_attrs.get("objective", "objective value")
+    objective = study.user_attrs.get(attrs.OBJECTIVE, "objective value")
     page.text(f"family {family}; {states}; objective: {objective} (lower is better)")
     complete = _complete(study)
     if not complete:
@@ -194,7 +197,7 @@ def categorical_boxes(trials: list[FrozenTrial], objective: str, title: str) -> 
 # Task one.
 
 def _reference(study: optuna.Study) -> FrozenTrial | None:
-    refs = [t for t in _complete(study) if t.user_attrs.get("reference")]
+    refs = [t for t in _complete(study) if t.user_attrs.get(attrs.REFERENCE)]
     return refs[0] if refs else None
 
 
@@ -202,7 +205,7 @@ def task_one_section(page: _Page, studies: list[optuna.Study]) -> None:
     page.heading("Task one: best trial against the reference network", anchor="task-one")
     rows, names, best_acc, ref_acc = [], [], [], []
     for study in studies:
-        if study.user_attrs.get("family") not in TASK_ONE:
+        if study.user_attrs.get(attrs.FAMILY) not in TASK_ONE:
             continue
         complete = _complete(study)
         if not complete:
@@ -237,7 +240,7 @@ def task_two_section(page: _Page, study: optuna.Study | None) -> None:
     if study is None:
         page.no_data("task two", "no permutation study; run python -m search permutation")
         return
-    latest = study.user_attrs.get("latest") or {}
+    latest = study.user_attrs.get(attrs.LATEST) or {}
     complete = {t.number: t for t in _complete(study)}
     chosen = [complete[n] for n in latest.get("trials", []) if n in complete] or list(complete.values())
     rows = table_rows(chosen)
@@ -251,7 +254,7 @@ def task_two_section(page: _Page, study: optuna.Study | None) -> None:
         )
         for line in latest.get("skipped", []):
             page.text(line, "nodata")
-    data = latest.get("data") or sorted({str(t.user_attrs.get("data_source")) for t in chosen if t.user_attrs.get("data_source")})
+    data = latest.get("data") or sorted({str(t.user_attrs.get(attrs.DATA_SOURCE)) for t in chosen if t.user_attrs.get(attrs.DATA_SOURCE)})
     if data:
         page.text("data: " + "; ".join(data))
     page.table(
@@ -279,7 +282,7 @@ def task_two_section(page: _Page, study: optuna.Study | None) -> None:
 # Clock.
 
 def clock_section(page: _Page, studies: list[optuna.Study], storage: Any, artifact_dir: Path | None, url: str) -> None:
-    from storage.artifacts import study_artifact_dir
+    from search.artifacts import study_artifact_dir
 
     page.heading("Clock: telling the time", anchor="clock")
     if not studies:
@@ -324,7 +327,7 @@ def head_bars(trials: list[FrozenTrial], title: str) -> go.Figure:
 
 
 def _best_predictions(trial: FrozenTrial, storage: Any, artifact_dir: Path) -> dict[str, np.ndarray] | None:
-    from storage.artifacts import PREDICTIONS, find_artifact, open_store, read_artifact
+    from search.artifacts import PREDICTIONS, find_artifact, open_store, read_artifact
 
     artifact_id = find_artifact(trial, storage, PREDICTIONS)
     if artifact_id is None or not Path(artifact_dir).is_dir():
@@ -353,10 +356,10 @@ def error_by_time(p: dict[str, np.ndarray]) -> go.Figure:
 
 
 def _sheets(page: _Page, p: dict[str, np.ndarray], number: int) -> None:
-    from storage.artifacts import contact_sheet_png
+    from search.artifacts import prediction_sheet_png
 
     y_true, y_pred = p["y_true"], p["y_pred"]
     for label, key in (("test photos", "sample"), ("16 worst predictions", "worst")):
         idx = p[f"{key}_index"]
         page.text(f"trial #{number}: {label}, titled predicted / true (red: off by more than 30 minutes)")
-        page.image(contact_sheet_png(p[f"{key}_images"], y_true[idx], y_pred[idx], label), label)
+        page.image(prediction_sheet_png(p[f"{key}_images"], y_true[idx], y_pred[idx], label), label)

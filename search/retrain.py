@@ -10,6 +10,7 @@ from typing import Any
 
 from models import ConfigError, check_config
 from search.errors import UserError
+from search.tasks import Task, task_of_config
 from studies import BUDGET_DEFAULTS, get_family
 
 log = logging.getLogger(__name__)
@@ -35,15 +36,16 @@ def check_full_config(config: dict[str, Any]) -> None:
         raise UserError(str(exc)) from None
 
 
-def run_train(entry: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Train ``entry['config']``; write model.keras, metrics.json and config.json into ``out``."""
+def run_train(entry: dict[str, Any], out: Path) -> tuple[dict[str, Any], Task]:
+    """Train ``entry['config']``; write model.keras, metrics.json and config.json into ``out``.
+
+    Returns the metrics and the config's task (which words them).
+    """
     config = dict(entry["config"])
     check_full_config(config)
-    from search.data import prepare  # after the checks: a bad file fails before TensorFlow loads
-    from search.training import make_trainer
-
-    splits = prepare(config)
-    trainer = make_trainer(config, splits)
+    task = task_of_config(config)
+    splits = task.prepare(config)  # after the checks: a bad file fails before TensorFlow loads
+    trainer = task.trainer(config, splits)
     expected = entry.get("metrics", {}).get("param_count")
     log.info("model: %d parameters (trial had %s)", trainer.param_count, expected)
     start = time.perf_counter()
@@ -53,7 +55,7 @@ def run_train(entry: dict[str, Any], out: Path) -> dict[str, Any]:
         "trial": entry.get("trial"),
         "param_count": trainer.param_count,
         "trial_param_count": expected,
-        "epochs": trainer.clock.epochs,
+        "epochs": trainer.record.epochs,
         "train_seconds": round(time.perf_counter() - start, 3),
         "train_images": int(len(splits.x_train) + len(splits.x_val)),
         **trainer.evaluate_test(),
@@ -64,4 +66,4 @@ def run_train(entry: dict[str, Any], out: Path) -> dict[str, Any]:
     trainer.model.save(out / "model.keras")
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    return metrics, task

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from search.artifacts import default_artifact_dir
 from search.errors import UserError
-from storage import open_storage
-from storage.artifacts import STUDY_ATTR as ARTIFACT_DIR_ATTR, default_artifact_dir
+from storage import Location, attrs, open_storage
 from studies import StudyFamily, get_family
 
 log = logging.getLogger(__name__)
 
 PRUNERS = ("median", "hyperband", "none")
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def make_pruner(name: str, epochs: int, min_epochs: int = 1) -> optuna.pruners.BasePruner:
@@ -42,27 +40,27 @@ def make_sampler(seed: int | None = None) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True, seed=seed)
 
 
-def create_study(url: str, name: str, family: StudyFamily, pruner: str) -> optuna.Study:
+def create_study(url: str | Location, name: str, family: StudyFamily, pruner: str) -> optuna.Study:
     """Create ``name`` (or open it if it exists) and enqueue the reference network as trial 0."""
     storage = open_storage(url)
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if name in existing:
-        stored_family = existing[name].user_attrs.get("family")
+        stored_family = existing[name].user_attrs.get(attrs.FAMILY)
         if stored_family != family.name:
             raise UserError(f"study {name!r} exists with family {stored_family!r}, not {family.name!r}")
         study = optuna.load_study(study_name=name, storage=storage)
-        stored_pruner = study.user_attrs.get("pruner")
+        stored_pruner = study.user_attrs.get(attrs.PRUNER)
         if stored_pruner != pruner:
             log.warning("study %s keeps the pruner it was created with: %s", name, stored_pruner)
         return study
     study = optuna.create_study(study_name=name, storage=storage, direction="minimize")
-    study.set_user_attr("family", family.name)
-    study.set_user_attr("pruner", pruner)
-    study.set_user_attr("objective", family.objective)
-    study.set_user_attr(ARTIFACT_DIR_ATTR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks
-    study.enqueue_trial(family.reference_params, user_attrs={"reference": True})
+    study.set_user_attr(attrs.FAMILY, family.name)
+    study.set_user_attr(attrs.PRUNER, pruner)
+    study.set_user_attr(attrs.OBJECTIVE, family.objective)
+    study.set_user_attr(attrs.ARTIFACT_DIR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks
+    study.enqueue_trial(family.reference_params, user_attrs={attrs.REFERENCE: True})
     for params in family.seeds:
-        study.enqueue_trial(params, user_attrs={"seed": True})
+        study.enqueue_trial(params, user_attrs={attrs.SEED: True})
     log.info(
         "created study %s (family %s, pruner %s) with the reference network as trial 0%s",
         name, family.name, pruner, f" and {len(family.seeds)} seed(s) after it" if family.seeds else "",
@@ -70,7 +68,7 @@ def create_study(url: str, name: str, family: StudyFamily, pruner: str) -> optun
     return study
 
 
-def open_study(url: str, name: str, *, heartbeat: bool = True) -> optuna.Study:
+def open_study(url: str | Location, name: str, *, heartbeat: bool = True) -> optuna.Study:
     """Open an existing study; a clear error lists the stored ones when ``name`` is not there."""
     storage = open_storage(url, heartbeat=heartbeat, create=False)
     names = optuna.get_all_study_names(storage)
@@ -81,7 +79,7 @@ def open_study(url: str, name: str, *, heartbeat: bool = True) -> optuna.Study:
 
 
 def family_of(study: optuna.Study) -> StudyFamily:
-    name = study.user_attrs.get("family")
+    name = study.user_attrs.get(attrs.FAMILY)
     if name is None:
         raise UserError(f"study {study.study_name!r} was not created by clockwork (no family recorded)")
     return get_family(name)
@@ -99,26 +97,3 @@ def finished_count(counts: Counter[str]) -> int:
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return min(complete, key=lambda t: t.value) if complete else None
-
-
-def describe_trial(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    attrs = trial.user_attrs
-    return {
-        "number": trial.number,
-        "state": trial.state.name,
-        "value": trial.value,
-        "test_accuracy": attrs.get("test_accuracy"),
-        "epochs": attrs.get("epochs"),
-        "train_seconds": attrs.get("train_seconds"),
-        "param_count": attrs.get("param_count"),
-        "reference": bool(attrs.get("reference")),
-    }
-
-
-def test_line(metrics: dict[str, Any]) -> str:
-    """The test result in words: accuracy for classifiers, minutes for clocks."""
-    if metrics.get("test_accuracy") is not None:
-        return f"test accuracy {metrics['test_accuracy']:.4f}"
-    if metrics.get("test_mean") is not None:
-        return f"test error {metrics['test_mean']:.2f} min mean, {metrics['test_median']:.2f} median"
-    return "not tested"

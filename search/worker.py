@@ -26,8 +26,11 @@ from typing import Any
 import optuna
 
 from search.errors import UserError
+from search.objective import Objective
+from search.pins import check_pins
 from search.study import family_of, finished_count, make_pruner, make_sampler, open_study, state_counts
-from storage import SURPLUS_ATTR, budget_lock, needs_optimistic_check, over_budget
+from search.tasks import task_of
+from storage import Location, attrs, budget_lock, over_budget, parse_location
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +75,6 @@ class _Interrupts:
         self.pending: int | None = None
         self.raised = False
 
-    def reset(self) -> None:
-        self.in_trial, self.pending, self.raised = False, None, False
-
     def handle(self, signum: int, frame: Any) -> None:
         if signum != signal.SIGALRM:
             self.pending = self.pending or signum
@@ -99,13 +99,6 @@ class _Interrupts:
         return False
 
 
-INTERRUPTS = _Interrupts()
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    INTERRUPTS.handle(signum, frame)
-
-
 class BudgetSurplus(Exception):
     """A trial created past the budget behind the gRPC proxy: ended unrun, never counted."""
 
@@ -119,61 +112,57 @@ class _NoSurplusTraceback(logging.Filter):
         return True
 
 
-logging.getLogger("optuna.study._optimize").addFilter(_NoSurplusTraceback())
-
-
-def make_objective(family: Any, pins: dict[str, Any], versions: dict[str, str], worker: str) -> Any:
-    """The objective for ``family``'s task, with its data loaded before the first trial."""
-    if family.task == "smoke":
-        from search.smoke import SmokeObjective  # no TensorFlow: for load and smoke tests
-
-        return SmokeObjective(family, pins, worker)
-    from search.data import DataCache
-    from search.objective import Objective  # imports Keras: only workers pay for it
-
-    data = DataCache()
-    data.get(family.full_config(family.reference, pins, seed=0))  # fail fast, and load once
-    return Objective(family, pins, data, versions, worker)
+_NO_SURPLUS_TRACEBACK = _NoSurplusTraceback()
 
 
 class Worker:
-    """A study opened and its data loaded, ready to run trials until a budget is met."""
+    """A study opened and its data loaded, ready to run trials until a budget is met.
 
-    def __init__(self, url: str, study_name: str, pins: dict[str, Any], threads: int | None = None) -> None:
-        self.url = url
-        self.study = open_study(url, study_name)
-        family = family_of(self.study)
+    The worker owns the budget lock: it holds it while Optuna creates a trial and lets go as soon
+    as the trial exists (other workers may count it then), before the objective runs.
+    """
+
+    def __init__(
+        self, where: Location, study_name: str, pins: dict[str, Any], interrupts: _Interrupts, threads: int | None = None
+    ) -> None:
+        self.where = where
+        self.study = study = open_study(where, study_name)  # as a worker: a read-only file fails here
+        self.interrupts = interrupts
+        family = family_of(study)
+        check_pins(family, pins)
+        task = task_of(family)
         epochs = int(pins.get("epochs", family.budget_defaults()["epochs"]))
-        self.study.pruner = make_pruner(self.study.user_attrs.get("pruner", family.pruner), epochs, family.min_epochs)
-        self.study.sampler = make_sampler()
-        if threads and family.task != "smoke":  # the smoke objective never imports TensorFlow
+        study.pruner = make_pruner(study.user_attrs.get(attrs.PRUNER, family.pruner), epochs, family.min_epochs)
+        study.sampler = make_sampler()
+        if threads and task.trains:  # a task that trains nothing never imports TensorFlow
             set_threads(threads)
         self.worker_id = _worker_id()
         self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES")  # set per worker by the launcher
-        self.objective = make_objective(family, pins, versions(), self.worker_id)
-        self.optimistic = needs_optimistic_check(url)
+        self.objective = Objective(task, family, pins, versions())
+        if task.trains:
+            self.objective.data.get(family.full_config(family.reference, pins, seed=0))  # fail fast, and load once
         self.budget = 0
         self.surplus = False
+        self._lock = contextlib.ExitStack()
 
     def _guarded(self, trial: optuna.Trial) -> float:
         """The objective, behind the gRPC budget check and with signals raised at once."""
-        if self.objective.release_on_start is not None:
-            self.objective.release_on_start.close()  # the trial exists: other workers may count it now
-        trial.set_user_attr("worker", self.worker_id)  # the launcher's sweep finds a stopped worker's trials
+        self._lock.close()  # the trial exists: other workers may count it now
+        trial.set_user_attr(attrs.WORKER, self.worker_id)  # the launcher's sweep finds a stopped worker's trials
         if self.gpu is not None:
-            trial.set_user_attr("gpu", self.gpu)
-        if self.optimistic and over_budget(self.study, trial.number, self.budget):
+            trial.set_user_attr(attrs.GPU, self.gpu)
+        if self.where.lock == "optimistic" and over_budget(self.study, trial.number, self.budget):
             self.surplus = True
             reason = f"surplus: the budget of {self.budget} finished trials was already taken by earlier trials"
-            trial.set_user_attr(SURPLUS_ATTR, True)
-            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr(attrs.SURPLUS, True)
+            trial.set_user_attr(attrs.FAIL_REASON, reason)
             raise BudgetSurplus(reason)
-        INTERRUPTS.in_trial = True
+        self.interrupts.in_trial = True
         try:
-            INTERRUPTS.check()
+            self.interrupts.check()
             return self.objective(trial)
         finally:
-            INTERRUPTS.in_trial = False
+            self.interrupts.in_trial = False
 
     def run(self, trials: int) -> int:
         """Run trials until the study has ``trials`` finished ones; return how many this ran."""
@@ -181,27 +170,26 @@ class Worker:
         ran = failures = 0
         self.budget = trials
         while True:
-            INTERRUPTS.check()
-            lock = contextlib.ExitStack()
-            lock.enter_context(budget_lock(self.url, name))
+            self.interrupts.check()
+            self._lock = contextlib.ExitStack()
+            self._lock.enter_context(budget_lock(self.where, name))
             try:
-                INTERRUPTS.check()  # a signal that came while waiting for the lock: create nothing
+                self.interrupts.check()  # a signal that came while waiting for the lock: create nothing
                 counts = state_counts(study)
                 finished, pending = finished_count(counts), counts["RUNNING"] + counts["WAITING"]
                 if finished >= trials:
                     log.info("study %s has %d finished trials (budget %d): worker done", name, finished, trials)
                     return ran
                 if counts["WAITING"] == 0 and finished + pending >= trials:
-                    lock.close()
+                    self._lock.close()
                     # Running trials hold the rest of the budget; one may still fail and free a slot.
                     optuna.storages.fail_stale_trials(study)  # a no-op without heartbeats
-                    _sleep(POLL_SECONDS)
+                    self._sleep(POLL_SECONDS)
                     continue
-                self.objective.release_on_start = lock
                 self.surplus = False
                 study.optimize(self._guarded, n_trials=1, catch=(Exception,), gc_after_trial=False)
             finally:
-                lock.close()
+                self._lock.close()
             if self.surplus:
                 continue
             ran += 1
@@ -209,35 +197,39 @@ class Worker:
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 raise UserError(f"{failures} trials in a row failed; the last: {self.objective.last_failure}")
 
+    def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake for a signal at once: nothing is being written to the storage meanwhile."""
+        self.interrupts.in_trial = True
+        try:
+            self.interrupts.check()
+            time.sleep(seconds)
+        finally:
+            self.interrupts.in_trial = False
 
-def run_worker(url: str, study_name: str, trials: int, pins: dict[str, Any], threads: int | None = None) -> int:
+
+def run_worker(
+    url: str | Location, study_name: str, trials: int, pins: dict[str, Any], threads: int | None = None
+) -> int:
     """Run one worker until ``study_name`` has ``trials`` finished trials.
 
     SIGTERM ends the running trial as FAIL (Optuna records it) and stops the worker.
     """
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
-    INTERRUPTS.reset()
+    interrupts = _Interrupts()
+    previous = {sig: signal.signal(sig, interrupts.handle) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
+    optimize_log = logging.getLogger("optuna.study._optimize")
+    optimize_log.addFilter(_NO_SURPLUS_TRACEBACK)
     try:
-        INTERRUPTS.in_trial = True  # until the first trial, a signal stops loading at once
+        interrupts.in_trial = True  # until the first trial, a signal stops loading at once
         try:
-            worker = Worker(url, study_name, pins, threads)
+            worker = Worker(parse_location(url), study_name, pins, interrupts, threads)
         finally:
-            INTERRUPTS.in_trial = False
+            interrupts.in_trial = False
         return worker.run(trials)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _sleep(seconds: float) -> None:
-    """Sleep, but wake for a signal at once: nothing is being written to the storage meanwhile."""
-    INTERRUPTS.in_trial = True
-    try:
-        INTERRUPTS.check()
-        time.sleep(seconds)
-    finally:
-        INTERRUPTS.in_trial = False
+        optimize_log.removeFilter(_NO_SURPLUS_TRACEBACK)
 
 
 def _worker_id() -> str:

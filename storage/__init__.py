@@ -1,16 +1,18 @@
-"""Where studies live: storage URLs, the trial-budget lock, and export files."""
+"""Where studies live: storage locations, the trial-budget lock, the gRPC proxy and export files.
 
-from storage.budget import SURPLUS_ATTR, budget_lock, needs_optimistic_check, over_budget
-from storage.urls import ENV_VAR, StorageError, default_url, kind_of, open_storage
+The ground floor of the service: nothing here imports Keras, matplotlib or ``models``.
+"""
+
+from storage.budget import budget_lock, over_budget
+from storage.urls import ENV_VAR, Location, StorageError, default_url, open_storage, parse_location
 
 __all__ = [
     "ENV_VAR",
-    "SURPLUS_ATTR",
+    "Location",
     "StorageError",
     "budget_lock",
     "default_url",
-    "kind_of",
-    "needs_optimistic_check",
     "open_storage",
     "over_budget",
+    "parse_location",
 ]

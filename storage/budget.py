@@ -19,43 +19,34 @@ import fcntl
 import functools
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
-from storage.urls import kind_of, redis_parts, sqlite_path
+from storage.urls import Location, redis_parts
 
 REDIS_LOCK_SECONDS = 60  # a Redis lock of a worker that died expires after this long
-SURPLUS_ATTR = "budget_surplus"
 
 
 @contextlib.contextmanager
-def budget_lock(url: str, study_name: str) -> Iterator[None]:
+def budget_lock(where: Location, study_name: str) -> Iterator[None]:
     """Hold the study's budget lock (a no-op for ``grpc://``, which uses :func:`over_budget`)."""
-    kind = kind_of(url)
-    if kind in ("sqlite", "journal"):
-        target = sqlite_path(url) if kind == "sqlite" else Path(url)
-        lock_path = target.with_name(target.name + ".budget.lock")
+    if where.lock == "file":
+        lock_path = where.file.with_name(where.file.name + ".budget.lock")
         with open(lock_path, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-    elif kind == "rdb":
-        with _database_lock(url, study_name):
+    elif where.lock == "database":
+        with _database_lock(where.url, study_name):
             yield
-    elif kind == "redis":
-        with _redis_lock(url, study_name):
+    elif where.lock == "redis":
+        with _redis_lock(where.url, study_name):
             yield
     else:
         yield
-
-
-def needs_optimistic_check(url: str) -> bool:
-    """Whether workers on ``url`` must check :func:`over_budget` because no lock reaches them."""
-    return kind_of(url) == "grpc"
 
 
 def over_budget(study: optuna.Study, number: int, budget: int) -> bool:

@@ -16,8 +16,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from storage import attrs
+
 FORMAT = "clockwork-export/1"
-METRIC_KEYS = ("epochs", "train_seconds", "param_count")  # plus every val_* and test_* attribute
+METRIC_KEYS = (attrs.EPOCHS, attrs.TRAIN_SECONDS, attrs.PARAM_COUNT)  # plus every val_* and test_* attribute
 
 
 class ExportError(Exception):
@@ -26,7 +28,7 @@ class ExportError(Exception):
 
 def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, Any]:
     """The ``top`` completed trials of ``study``, best first."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "config" in t.user_attrs]
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if attrs.CONFIG in t.user_attrs]
     if not complete:
         raise ExportError(f"study {study.study_name!r} has no completed trial to export yet")
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -41,11 +43,11 @@ def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, A
                 "study": study.study_name,
                 "trial": t.number,
                 "value": t.value,
-                "config": t.user_attrs["config"],
+                "config": t.user_attrs[attrs.CONFIG],
                 "metrics": {
                     k: v for k, v in t.user_attrs.items() if k in METRIC_KEYS or k.startswith(("val_", "test_"))
                 },
-                "versions": t.user_attrs.get("versions", {}),
+                "versions": t.user_attrs.get(attrs.VERSIONS, {}),
             }
             for t in chosen
         ],

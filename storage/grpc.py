@@ -81,9 +81,9 @@ def serve(url: str, host: str, port: int) -> None:
 
     from optuna.storages import get_storage, run_grpc_proxy_server
 
-    from storage.urls import StorageError, kind_of, open_storage
+    from storage.urls import StorageError, open_storage, parse_location
 
-    if kind_of(url) not in ("sqlite", "rdb"):
+    if not parse_location(url).is_database:
         raise StorageError(f"serve-storage needs a database URL (sqlite, postgresql, mysql), not {url!r}")
     storage = get_storage(open_storage(url, heartbeat=False))  # adds Optuna's trial cache
     # One thread per concurrent call; more than the engine's 15 pooled connections would only queue.

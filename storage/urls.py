@@ -24,14 +24,11 @@ import time
 import urllib.parse
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import optuna
-
-# Heartbeats, their retry callback, the journal and the gRPC proxy are "experimental" in Optuna;
-# the service relies on them deliberately, so the warning would only be noise in every log.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 log = logging.getLogger(__name__)
 
@@ -62,31 +59,60 @@ def default_url() -> str:
     return os.environ.get(ENV_VAR) or f"sqlite:///{DEFAULT_PATH.resolve()}"
 
 
-def kind_of(url: str) -> str:
-    """One of :data:`KINDS`; raise :class:`StorageError` for anything else."""
+@dataclass(frozen=True)
+class Location:
+    """A storage URL parsed once: what kind of storage it names and what that kind can do.
+
+    ``kind`` is one of :data:`KINDS`; ``file`` is the SQLite or journal file (None for servers).
+    """
+
+    url: str
+    kind: str
+    file: Path | None = None
+
+    @property
+    def heartbeats(self) -> bool:
+        """Whether a dead worker's trial is found by Optuna's heartbeats (journals have none)."""
+        return self.kind in ("sqlite", "rdb", "grpc")
+
+    @property
+    def lock(self) -> str:
+        """How workers share the trial budget: a ``file`` lock beside the file, a ``database``
+        advisory lock, a ``redis`` lock, or ``optimistic`` (the gRPC proxy, see storage.budget)."""
+        return {"sqlite": "file", "journal": "file", "rdb": "database", "redis": "redis"}.get(self.kind, "optimistic")
+
+    @property
+    def is_database(self) -> bool:
+        """A SQLAlchemy database (SQLite, PostgreSQL, MySQL): what the gRPC proxy can serve."""
+        return self.kind in ("sqlite", "rdb")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def parse_location(url: str | Location) -> Location:
+    """The :class:`Location` of ``url``; raise :class:`StorageError` for anything not supported."""
+    if isinstance(url, Location):
+        return url
     if url.endswith(".log") and "://" not in url:
-        return "journal"
+        return Location(url, "journal", Path(url))
     scheme, sep, rest = url.partition("://")
     if not sep or not rest:
         raise StorageError(f"storage URL {url!r} is not understood; {_EXAMPLES}")
     if scheme == "sqlite":
         if not rest.startswith("/") or rest == "/":
             raise StorageError(f"storage URL {url!r}: a SQLite URL is sqlite:///relative.db or sqlite:////absolute.db")
-        return "sqlite"
+        return Location(url, "sqlite", Path(url.partition(":///")[2]))
     if scheme.split("+")[0] in ("postgresql", "mysql", "mariadb"):
-        return "rdb"
+        return Location(url, "rdb")
     if scheme == "grpc":
         grpc_address(url)
-        return "grpc"
+        return Location(url, "grpc")
     if scheme in ("redis", "rediss"):
-        return "redis"
+        return Location(url, "redis")
     raise StorageError(
         f"storage URL {url!r}: unsupported scheme {scheme!r} (sqlite, postgresql, mysql, grpc, redis, or a .log journal file)"
     )
-
-
-def sqlite_path(url: str) -> Path:
-    return Path(url.partition(":///")[2])
 
 
 def grpc_address(url: str) -> tuple[str, int]:
@@ -146,7 +172,7 @@ def with_retries(what: str, connect: Callable[[], T], tries: int = CONNECT_TRIES
     raise AssertionError("unreachable")
 
 
-def open_storage(url: str, *, heartbeat: bool = True, create: bool = True) -> optuna.storages.BaseStorage:
+def open_storage(url: str | Location, *, heartbeat: bool = True, create: bool = True) -> optuna.storages.BaseStorage:
     """Open the storage ``url`` names, creating a SQLite file or journal if ``create``.
 
     Commands that only read (status, export, dashboard) pass ``create=False``, so a mistyped
@@ -158,13 +184,15 @@ def open_storage(url: str, *, heartbeat: bool = True, create: bool = True) -> op
     (``$CLOCKWORK_HEARTBEAT_SECONDS``, default 20) and is queued again, at most ``MAX_RETRY`` times.
     Servers that do not answer are asked :data:`CONNECT_TRIES` times with back-off.
     """
-    kind = kind_of(url)
-    if not create and kind in ("sqlite", "journal"):
-        path = sqlite_path(url) if kind == "sqlite" else Path(url)
-        if not path.is_file():
-            raise StorageError(f"no storage at {path}: start a study there first (python -m search launch FAMILY)")
+    where = parse_location(url)
+    url, kind = where.url, where.kind
+    # Heartbeats, their retry callback, the journal and the gRPC proxy are "experimental" in
+    # Optuna; the service relies on them deliberately, so the warning would only be noise.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if not create and where.file is not None and not where.file.is_file():
+        raise StorageError(f"no storage at {where.file}: start a study there first (python -m search launch FAMILY)")
     if kind == "journal":
-        return _open_journal_file(Path(url), create)
+        return _open_journal_file(where.file, create)
     if kind == "redis":
         return _open_redis(url)
     heartbeat_kwargs = _heartbeat_kwargs() if heartbeat else {}
@@ -172,7 +200,7 @@ def open_storage(url: str, *, heartbeat: bool = True, create: bool = True) -> op
         return _open_grpc(url, heartbeat_kwargs)
     engine_kwargs: dict = {"pool_pre_ping": True}
     if kind == "sqlite":
-        path = sqlite_path(url)
+        path = where.file
         if is_read_only(path):
             if create or heartbeat:  # workers (heartbeats) and launch (create) write
                 raise StorageError(

@@ -9,6 +9,8 @@ from studies._family import BUDGET_DEFAULTS, StudyFamily
 from studies.smoke import SMOKE
 
 FAMILIES: dict[str, StudyFamily] = {f.name: f for f in [*classic_families(), CLOCK, SMOKE]}
+# The assignment's task one: MLPs and CNNs on MNIST and Fashion-MNIST (task two permutes them).
+TASK_ONE: tuple[str, ...] = ("fashion-mlp", "fashion-cnn", "mnist-mlp", "mnist-cnn")
 
 
 class UnknownStudy(KeyError):
@@ -23,4 +25,4 @@ def get_family(name: str) -> StudyFamily:
         raise UnknownStudy(name) from None
 
 
-__all__ = ["BUDGET_DEFAULTS", "FAMILIES", "StudyFamily", "UnknownStudy", "get_family"]
+__all__ = ["BUDGET_DEFAULTS", "FAMILIES", "TASK_ONE", "StudyFamily", "UnknownStudy", "get_family"]

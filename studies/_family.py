@@ -36,7 +36,7 @@ class StudyFamily:
     reference_params: dict[str, Any]
     budget: dict[str, Any] = field(default_factory=dict)
     pruner: str = "median"
-    task: str = "classify"  # which objective trains it: classify, clock, smoke
+    task: str = "classification"  # its kind of work, a name in search.tasks.TASKS
     objective: str = "validation error (1 - accuracy)"
     seeds: tuple[dict[str, Any], ...] = ()
     min_epochs: int = 1

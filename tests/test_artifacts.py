@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from PIL import Image
 
 from conftest import TINY
-from storage.artifacts import (
+from search.artifacts import (
     CONTACT_SHEET, CURVES, ENV_VAR, MODEL, PREDICTIONS, STUDY_ATTR, default_artifact_dir, find_artifact, open_store,
     read_artifact,
 )

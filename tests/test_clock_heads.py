@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.timekeeping import MINUTES, common_sense_error, error_summary, split_minutes, to_minutes
+from datasets.clocktime import MINUTES, common_sense_error, error_summary, split_minutes, to_minutes
 
 ALL_TIMES = np.arange(MINUTES)
 

@@ -14,7 +14,7 @@ from studies.clock import CLOCK_REFERENCE
 
 keras = pytest.importorskip("keras")
 from search.data import prepare  # noqa: E402
-from search.training import ClockTrainer  # noqa: E402
+from search.tasks.clock_trainer import ClockTrainer  # noqa: E402
 
 TINY_BACKBONE = {"input_size": 32, "conv_blocks": 2, "filters": 8, "dense_units": 16, "batch_size": 32}
 HEADS = (
@@ -54,7 +54,7 @@ def test_every_head_trains_and_predicts_decodable_times(clock_dir: Path, head: d
     assert np.isfinite(minutes).all() and (minutes >= 0).all() and (minutes < 720).all()
     test = trainer.evaluate_test()
     assert 0 <= test["test_mean"] <= 360 and 0 <= test["test_within_10"] <= 1
-    assert trainer.clock.epochs == 1 and len(trainer.clock.val_errors) == 1
+    assert trainer.record.epochs == 1 and len(trainer.record.val_errors) == 1
 
 
 @pytest.mark.parametrize("augment", ["light", "strong"])
@@ -62,7 +62,7 @@ def test_augmented_backbones_train(clock_dir: Path, augment: str) -> None:
     config = _config(clock_dir, augment=augment, global_pool=True, first_stride=2, pooling="avg")
     trainer = ClockTrainer(config, prepare(config))
     trainer.fit()
-    assert np.isfinite(trainer.clock.val_errors[0])
+    assert np.isfinite(trainer.record.val_errors[0])
 
 
 def test_clock_worker_records_the_error_summary(clock_dir: Path, storage: str) -> None:

@@ -12,7 +12,10 @@ from optuna.trial import TrialState
 
 from conftest import cli, pins
 from datasets.permute import permute_pixels, pixel_permutation
-from search.data import DataCache, data_key, prepare
+from search.data import DataCache, data_key
+from search.tasks import get_task
+
+prepare = get_task("classification").prepare
 from search.errors import UserError
 from search.permutation import Source, apply_pins, format_table, plan_runs, table_rows
 from studies import get_family
@@ -63,7 +66,7 @@ def test_one_permutation_for_every_split_of_both_datasets(fashion: Path, mnist_1
 
 
 def test_permuted_and_original_data_are_cached_apart(fashion: Path) -> None:
-    cache = DataCache()
+    cache = DataCache(get_task("classification"))
     a, b = _config("fashion", None, None), _config("fashion", None, SEED)
     assert data_key(a) != data_key(b)
     assert not np.array_equal(cache.get(a).x_val, cache.get(b).x_val)

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from conftest import cli
 from search.report import write_report
-from storage.artifacts import PREDICTIONS, open_store, predictions_npz
+from search.artifacts import PREDICTIONS, open_store, predictions_npz
 from studies import get_family
 
 SEED = 7

@@ -9,8 +9,9 @@ from optuna.distributions import CategoricalDistribution
 from search.launcher import print_summary
 
 
-def _study(*trials: tuple[float, dict]) -> optuna.Study:
+def _study(*trials: tuple[float, dict], family: str = "fashion-mlp") -> optuna.Study:
     study = optuna.create_study(study_name="s", direction="minimize")
+    study.set_user_attr("family", family)  # the family's task words the summary
     for value, attrs in trials:
         study.add_trial(optuna.trial.create_trial(
             params={"head": "multi"}, distributions={"head": CategoricalDistribution(["multi"])},
@@ -21,7 +22,7 @@ def _study(*trials: tuple[float, dict]) -> optuna.Study:
 
 def test_clock_summary_speaks_minutes(capsys: pytest.CaptureFixture[str]) -> None:
     clock = {"val_mean": 0.0, "test_mean": 159.52, "test_median": 151.85}
-    print_summary(_study((172.06, {**clock, "reference": True}), (161.137, clock)))
+    print_summary(_study((172.06, {**clock, "reference": True}), (161.137, clock), family="clock"))
     out = capsys.readouterr().out
     assert "best trial #1: validation error 161.14 min, test error 159.52 min mean, 151.85 median" in out
     assert "reference network (trial #0): validation error 172.06 min" in out

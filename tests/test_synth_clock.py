@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets import DataError, _draw, clock, synth
+from datasets import DataError, _draw, clock, clocktime, synth
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMES = [(3, 0), (9, 30), (12, 15), (7, 45)]
@@ -126,10 +126,10 @@ def test_photo_hands_follow_the_camera() -> None:
 
 def test_labels_are_uniform_over_the_720_times() -> None:
     labels = synth.clock_labels(1440, seed=5)
-    counts = np.bincount(clock.to_minutes(labels), minlength=720)
+    counts = np.bincount(clocktime.labels_to_minutes(labels), minlength=720)
     assert counts.min() == counts.max() == 2
     some = synth.clock_labels(1000, seed=5)
-    assert np.bincount(clock.to_minutes(some), minlength=720).max() == 2
+    assert np.bincount(clocktime.labels_to_minutes(some), minlength=720).max() == 2
     assert labels[:, 0].max() == 11 and labels[:, 1].max() == 59 and labels.min() == 0
     assert not np.array_equal(labels, synth.clock_labels(1440, seed=6))
 
@@ -219,7 +219,7 @@ def test_a_small_cnn_learns_to_read_clean_clocks() -> None:
     labels = synth.clock_labels(n, seed=1)
     images = synth.render_set(labels, 1, synth.STYLES["clean"], size, progress=False)[..., None]
     train, _, test = clock.split_indices(n, seed=0, val_size=0.1)
-    angle = 2 * np.pi * clock.to_minutes(labels) / 720
+    angle = 2 * np.pi * clocktime.labels_to_minutes(labels) / 720
     target = np.stack([np.sin(angle), np.cos(angle)], axis=1).astype("float32")
 
     keras.utils.set_random_seed(0)
@@ -234,6 +234,6 @@ def test_a_small_cnn_learns_to_read_clean_clocks() -> None:
 
     out = model.predict(images[test], verbose=0)
     predicted = np.rint(np.arctan2(out[:, 0], out[:, 1]) / (2 * np.pi) * 720).astype(int) % 720
-    gap = np.abs(predicted - clock.to_minutes(labels[test])) % 720
+    gap = np.abs(predicted - clocktime.labels_to_minutes(labels[test])) % 720
     error = np.minimum(gap, 720 - gap).mean()
     assert error < 90, f"mean common-sense error {error:.0f} min; a constant scores about 180"

@@ -1,14 +1,16 @@
-"""The common-sense error: how far apart two times are on a 12-hour clock face, in minutes.
+"""Clock time, defined once: minutes on the 12-hour dial and the common-sense error.
 
-11:55 against 0:05 is 10 minutes, not 710; the largest possible error is 360. Times are minutes
-past 12:00 in [0, 720).
+A time is minutes past 12:00 in [0, 720); labels on disk are [hour 0-11, minute 0-59] rows (hour
+12 reads as 0). The common-sense error is the distance on the dial: 11:55 against 0:05 is 10
+minutes, not 710, and the largest possible error is 360. The data, the models' heads, the
+renderer, the artifacts and ``predict`` all use these functions.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-MINUTES = 720  # one turn of the hour hand
+MINUTES = 720  # one turn of the hour hand; also the distinct readings at minute resolution
 
 
 def to_minutes(hour: np.ndarray | int, minute: np.ndarray | int) -> np.ndarray:
@@ -16,10 +18,27 @@ def to_minutes(hour: np.ndarray | int, minute: np.ndarray | int) -> np.ndarray:
     return (np.asarray(hour) % 12) * 60 + np.asarray(minute)
 
 
+def labels_to_minutes(labels: np.ndarray) -> np.ndarray:
+    """Label rows [hour, minute] (N x 2) -> minutes past 12:00, 0-719."""
+    labels = np.asarray(labels)
+    return to_minutes(labels[..., 0], labels[..., 1])
+
+
 def split_minutes(minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Minutes past 12:00 -> (hour 0-11, minute 0-59), rounding to the nearest minute."""
+    """Minutes past 12:00 (any real numbers, taken around the dial) -> (hour 0-11, minute 0-59)."""
     total = np.rint(np.asarray(minutes, dtype=np.float64)).astype(np.int64) % MINUTES
     return total // 60, total % 60
+
+
+def minutes_to_labels(minutes: np.ndarray) -> np.ndarray:
+    """Minutes (taken around the dial) -> label rows [hour 0-11, minute 0-59]."""
+    return np.stack(split_minutes(minutes), axis=-1)
+
+
+def clock_label(minutes: float) -> str:
+    """A time as a person reads it off the dial: ``h:mm`` with 12 for hour 0."""
+    hour, minute = (int(v) for v in split_minutes(minutes))
+    return f"{hour or 12}:{minute:02d}"
 
 
 def common_sense_error(true_minutes: np.ndarray, predicted_minutes: np.ndarray) -> np.ndarray:

@@ -1,0 +1,57 @@
+"""Telling the time from clock photos: the value is the mean common-sense error in minutes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from search import artifacts
+from search.tasks._base import Task
+
+if TYPE_CHECKING:
+    from datasets import Splits
+    from search.training import Trainer
+    from studies import StudyFamily
+
+DEFAULT_DATA_DIR = "data/clock"  # where `make demo` renders the synthetic set
+SPLIT_SEED = 0
+
+
+class ClockTask(Task):
+    name = "clock"
+    reads_clocks = True
+    error_label = "validation error (minutes)"
+
+    def check_data(self, family: StudyFamily, pins: dict[str, Any]) -> None:
+        from datasets.clock import load_clock_files
+
+        load_clock_files(pins.get("data_dir") or DEFAULT_DATA_DIR)  # checks every file, resizes nothing
+
+    def prepare(self, config: dict[str, Any]) -> Splits:
+        """Clock photos at the config's input size (resized once, cached on disk); labels in minutes."""
+        from datasets.clock import load_clock
+
+        return load_clock(
+            config.get("data_dir") or DEFAULT_DATA_DIR, size=int(config["input_size"]), seed=SPLIT_SEED,
+            val_size=config["val_size"], train_limit=config.get("train_limit"),
+        )
+
+    def trainer(self, config: dict[str, Any], splits: Splits) -> Trainer:
+        from search.tasks.clock_trainer import ClockTrainer
+
+        return ClockTrainer(config, splits)
+
+    def format_value(self, value: float) -> str:
+        return f"{value:.2f} min"
+
+    def test_line(self, metrics: dict[str, Any]) -> str:
+        if metrics.get("test_mean") is not None:
+            return f"test error {metrics['test_mean']:.2f} min mean, {metrics['test_median']:.2f} median"
+        return "not tested"
+
+    def extra_artifacts(self, trial: optuna.Trial, trainer: Trainer) -> None:
+        s = trainer.splits
+        # The test predictions evaluate_test just made: no second pass over the test photos.
+        pred = trainer.test_minutes if trainer.test_minutes is not None else trainer.predict_minutes(s.x_test)
+        artifacts.upload_predictions(trial, s.x_test, s.y_test, pred)

@@ -1,0 +1,70 @@
+"""The clock task's Keras part: labels are minutes past 12:00, the value the common-sense error.
+
+Imported only by workers and ``train`` (it imports Keras); :mod:`search.tasks.clock` names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from datasets.clocktime import common_sense_error, error_summary
+from models import check_config
+from models.clock import build_clock_model
+from models.clock_heads import head_from_config
+from search.training import Trainer
+
+
+class ClockValidation(keras.callbacks.Callback):
+    """Decodes the validation photos every epoch: ``val_error`` is the mean common-sense error.
+
+    Clock heads output encodings (classes, sin/cos pairs), so Keras' own validation loss says
+    little; the objective is the error in minutes after decoding.
+    """
+
+    def __init__(self, trainer: "ClockTrainer") -> None:
+        super().__init__()
+        self.trainer = trainer
+        self.summary: dict[str, float] = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        s = self.trainer.splits
+        self.summary = error_summary(common_sense_error(s.y_val, self.trainer.predict_minutes(s.x_val)))
+        if logs is not None:
+            logs["val_error"] = self.summary["mean"]
+
+
+class ClockTrainer(Trainer):
+    """The clock CNN: labels are minutes past 12:00, the objective the common-sense error."""
+
+    _check: ClockValidation | None = None  # set when fitting with validation
+
+    def _build(self) -> keras.Model:
+        check_config(self.config)
+        self.head = head_from_config(self.config)
+        return build_clock_model(self.config, self.head)
+
+    def _targets(self, y: np.ndarray) -> Any:
+        return self.head.encode(y)
+
+    def _validation(self) -> tuple[Any, list[keras.callbacks.Callback]]:
+        self._check = ClockValidation(self)
+        return None, [self._check]
+
+    def predict_minutes(self, x: np.ndarray) -> np.ndarray:
+        outputs = self.model.predict(x, batch_size=256, verbose=0)
+        return self.head.decode(outputs)
+
+    def validation_summary(self) -> dict[str, float]:
+        check = self._check
+        return {f"val_{k}": v for k, v in check.summary.items()} if check else {}
+
+    test_minutes: np.ndarray | None = None  # the test predictions, once evaluate_test has run
+
+    def evaluate_test(self) -> dict[str, float]:
+        s = self.splits
+        self.test_minutes = self.predict_minutes(s.x_test)
+        summary = error_summary(common_sense_error(s.y_test, self.test_minutes))
+        return {f"test_{k}": v for k, v in summary.items()}

@@ -1,0 +1,29 @@
+"""The names of the user attributes the service stores on studies and trials, in one place.
+
+They are part of the stored format: the dashboard, ``status``, ``export`` and the report read
+them from databases written by earlier versions, so a name here never changes.
+"""
+
+# Study attributes.
+FAMILY = "family"  # the study family a study was created for
+PRUNER = "pruner"
+OBJECTIVE = "objective"  # the objective in words, shown by the dashboard
+ARTIFACT_DIR = "artifact_dir"  # where trials upload their artifacts
+KIND = "kind"  # "permutation" for the permutation experiment's study
+PERMUTATIONS = "permutations"
+LATEST = "latest"
+
+# Trial attributes.
+CONFIG = "config"  # the whole trial config: what `export` writes and `train` consumes
+WORKER = "worker"  # host:pid of the worker that ran the trial
+GPU = "gpu"
+REFERENCE = "reference"  # the family's reference network (trial 0)
+SEED = "seed"  # an enqueued known-good starting point
+FAIL_REASON = "fail_reason"
+SURPLUS = "budget_surplus"  # a trial created past the budget behind the gRPC proxy
+VERSIONS = "versions"
+PARAM_COUNT = "param_count"
+EPOCHS = "epochs"
+TRAIN_SECONDS = "train_seconds"
+VAL_ERROR = "val_error"
+DATA_SOURCE = "data_source"
