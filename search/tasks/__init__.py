@@ -14,7 +14,7 @@ from search.tasks.classification import ClassificationTask
 from search.tasks.clock import ClockTask
 from search.tasks.smoke import SmokeTask
 from storage import attrs
-from studies import StudyFamily, get_family
+from studies import FAMILIES, StudyFamily, get_family
 
 TASKS: dict[str, Task] = {t.name: t for t in (ClassificationTask(), ClockTask(), SmokeTask())}
 
@@ -31,8 +31,14 @@ def task_of(family: StudyFamily) -> Task:
 
 
 def task_of_config(config: dict[str, Any]) -> Task:
-    """The task of a trial config (an export entry, a `train` output): through its family."""
-    return task_of(get_family(config["family"]))
+    """The task of a trial config (an export entry, a `train` output): its family's, else that of
+    the first family on the config's dataset (a bare data config, as tests and benchmarks write)."""
+    if "family" in config:
+        return task_of(get_family(config["family"]))
+    for family in FAMILIES.values():
+        if family.dataset == config.get("dataset"):
+            return task_of(family)
+    raise UserError(f"config names neither a family nor a known dataset: {config.get('dataset')!r}")
 
 
 def task_of_study(study: Any) -> Task:
