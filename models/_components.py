@@ -47,17 +47,25 @@ def optimizer(config: dict[str, Any]) -> keras.optimizers.Optimizer:
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def dense_block(x: Any, units: int, config: dict[str, Any]) -> Any:
-    """Dense -> [batch norm] -> activation -> [dropout], the unit both MLP and CNN heads stack."""
-    x = keras.layers.Dense(
-        units,
-        kernel_initializer=config["initializer"],
-        kernel_regularizer=regularizer(config),
-        use_bias=not config["batch_norm"],
-    )(x)
+def weight_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """Initializer, regularizer and bias of a Dense or Conv2D layer (no bias before batch norm)."""
+    return {
+        "kernel_initializer": config["initializer"],
+        "kernel_regularizer": regularizer(config),
+        "use_bias": not config["batch_norm"],
+    }
+
+
+def normalise_and_activate(x: Any, config: dict[str, Any]) -> Any:
+    """[batch norm] -> activation, after every weight layer of the MLP, the CNN and the clock."""
     if config["batch_norm"]:
         x = keras.layers.BatchNormalization()(x)
-    x = activation(config)(x)
+    return activation(config)(x)
+
+
+def dense_block(x: Any, units: int, config: dict[str, Any]) -> Any:
+    """Dense -> [batch norm] -> activation -> [dropout], the unit both MLP and CNN heads stack."""
+    x = normalise_and_activate(keras.layers.Dense(units, **weight_kwargs(config))(x), config)
     if config["dropout"] > 0:
         x = keras.layers.Dropout(config["dropout"])(x)
     return x

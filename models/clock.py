@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from models._components import activation, dense_block, optimizer, regularizer
+from models._components import dense_block, normalise_and_activate, optimizer, weight_kwargs
 from models._config import AUGMENTATIONS  # noqa: F401 (re-exported)
 from models.clock_heads import ClockHead
 
@@ -46,15 +46,9 @@ def build_clock_model(config: dict[str, Any], head: ClockHead) -> keras.Model:
     pool = keras.layers.MaxPooling2D if config["pooling"] == "max" else keras.layers.AveragePooling2D
     for block in range(int(config["conv_blocks"])):
         stride = int(config["first_stride"]) if block == 0 else 1
-        x = keras.layers.Conv2D(
-            filters, int(config["kernel_size"]), strides=stride, padding="same",
-            kernel_initializer=config["initializer"], kernel_regularizer=regularizer(config),
-            use_bias=not config["batch_norm"],
-        )(x)
+        conv = keras.layers.Conv2D(filters, int(config["kernel_size"]), strides=stride, padding="same", **weight_kwargs(config))
+        x = normalise_and_activate(conv(x), config)
         side = -(-side // stride)
-        if config["batch_norm"]:
-            x = keras.layers.BatchNormalization()(x)
-        x = activation(config)(x)
         if side >= 4:  # stop halving once the map is tiny
             x = pool(2)(x)
             side //= 2

@@ -6,21 +6,11 @@ from typing import Any
 
 import keras
 
-from models._components import activation, dense_block, regularizer
+from models._components import dense_block, normalise_and_activate, weight_kwargs
 
 
 def _conv(x: Any, filters: int, kernel: int, config: dict[str, Any]) -> Any:
-    x = keras.layers.Conv2D(
-        filters,
-        kernel,
-        padding="same",
-        kernel_initializer=config["initializer"],
-        kernel_regularizer=regularizer(config),
-        use_bias=not config["batch_norm"],
-    )(x)
-    if config["batch_norm"]:
-        x = keras.layers.BatchNormalization()(x)
-    return activation(config)(x)
+    return normalise_and_activate(keras.layers.Conv2D(filters, kernel, padding="same", **weight_kwargs(config))(x), config)
 
 
 def build_cnn(config: dict[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:

@@ -34,11 +34,8 @@ def budget_lock(where: Location, study_name: str) -> Iterator[None]:
     if where.lock == "file":
         lock_path = where.file.with_name(where.file.name + ".budget.lock")
         with open(lock_path, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, however the block ends
+            yield
     elif where.lock == "database":
         with _database_lock(where.url, study_name):
             yield

@@ -113,25 +113,25 @@ CNN_REFERENCE_PARAMS: dict[str, Any] = {
 _DATASETS = {"mnist": "MNIST digits", "fashion": "Fashion-MNIST"}
 
 
+# Per network: its space, reference, default epochs and what its summary says is searched.
+_NETWORKS = {
+    "mlp": (mlp_space, MLP_REFERENCE, MLP_REFERENCE_PARAMS, 10, "depth, units, init, activation, optimizer, regularizer"),
+    "cnn": (cnn_space, CNN_REFERENCE, CNN_REFERENCE_PARAMS, 5,
+            "blocks, filters, kernels, dense head, init, optimizer, regularizer"),
+}
+
+
 def classic_families() -> list[StudyFamily]:
-    families = []
-    for dataset, title in _DATASETS.items():
-        families.append(StudyFamily(
-            name=f"{dataset}-mlp",
-            summary=f"MLP on {title}: depth, units, init, activation, optimizer, regularizer",
+    return [
+        StudyFamily(
+            name=f"{dataset}-{network}",
+            summary=f"{network.upper()} on {title}: {searched}",
             dataset=dataset,
-            space=mlp_space,
-            reference=MLP_REFERENCE,
-            reference_params=MLP_REFERENCE_PARAMS,
-            budget={"epochs": 10},
-        ))
-        families.append(StudyFamily(
-            name=f"{dataset}-cnn",
-            summary=f"CNN on {title}: blocks, filters, kernels, dense head, init, optimizer, regularizer",
-            dataset=dataset,
-            space=cnn_space,
-            reference=CNN_REFERENCE,
-            reference_params=CNN_REFERENCE_PARAMS,
-            budget={"epochs": 5},
-        ))
-    return families
+            space=space,
+            reference=reference,
+            reference_params=params,
+            budget={"epochs": epochs},
+        )
+        for dataset, title in _DATASETS.items()
+        for network, (space, reference, params, epochs, searched) in _NETWORKS.items()
+    ]
