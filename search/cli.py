@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="stop the workers after this many seconds")
     p.add_argument("--study-name", default=None, help="study name (default: the family name)")
     p.add_argument("--pruner", default=None, choices=("median", "hyperband", "none"), help="pruner of a new study (default: the family's)")
+    p.add_argument(
+        "--trial-timeout", type=float, default=None, metavar="SECONDS",
+        help="end a trial after the epoch that passes this many seconds, scored by its best epoch (the budget key trial_timeout)",
+    )
     _storage_arg(p)
     _pins_arg(p)
 
@@ -143,7 +147,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
     family = get_family(args.family)
     if args.workers < 0 or args.trials < 1:
         raise UserError("--workers must be 0 or more and --trials at least 1")
-    pins = parse_pins(args.pins)
+    pin_args = list(args.pins)
+    if args.trial_timeout is not None:
+        if args.trial_timeout <= 0:
+            raise UserError("--trial-timeout must be a positive number of seconds")
+        pin_args.append(f"trial_timeout={args.trial_timeout:g}")
+    pins = parse_pins(pin_args)
     check_pins(family, pins)
     task_of(family).check_data(family, pins)
     url = _url(args)
@@ -153,7 +162,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         print(f"study {name} is ready in {url}; start workers with: python -m search worker {name} --storage '{url}' --trials {args.trials}")
         return 0
     log_dir = Path("runs") / "logs" / name
-    code = run_launch(url, name, args.workers, args.trials, args.pins, log_dir, args.timeout)
+    code = run_launch(url, name, args.workers, args.trials, pin_args, log_dir, args.timeout)
     print(f"open the dashboard: python -m search dashboard --storage '{url}'")
     return code
 

@@ -57,6 +57,7 @@ def create_study(url: str | Location, name: str, family: StudyFamily, pruner: st
     study.set_user_attr(attrs.FAMILY, family.name)
     study.set_user_attr(attrs.PRUNER, pruner)
     study.set_user_attr(attrs.OBJECTIVE, family.objective)
+    study.set_user_attr(attrs.SCORING, attrs.BEST_EPOCH_SCORING)
     study.set_user_attr(attrs.ARTIFACT_DIR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks
     study.enqueue_trial(family.reference_params, user_attrs={attrs.REFERENCE: True})
     for params in family.seeds:

@@ -138,7 +138,8 @@ class Worker:
             set_threads(threads)
         self.worker_id = _worker_id()
         self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES")  # set per worker by the launcher
-        self.objective = Objective(task, family, pins, versions())
+        scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
+        self.objective = Objective(task, family, pins, versions(), scoring)
         if task.trains:
             self.objective.data.get(family.full_config(family.reference, pins, seed=0))  # fail fast, and load once
         self.budget = 0

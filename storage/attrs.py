@@ -12,6 +12,10 @@ ARTIFACT_DIR = "artifact_dir"  # where trials upload their artifacts
 KIND = "kind"  # "permutation" for the permutation experiment's study
 PERMUTATIONS = "permutations"
 LATEST = "latest"
+SCORING = "scoring"  # how trials are scored: "best-epoch"; a study without it: "last-epoch"
+
+BEST_EPOCH_SCORING = "best-epoch"  # values of SCORING
+LAST_EPOCH_SCORING = "last-epoch"  # studies created before best-epoch scoring keep it when resumed
 
 # Trial attributes.
 CONFIG = "config"  # the whole trial config: what `export` writes and `train` consumes
@@ -25,5 +29,8 @@ VERSIONS = "versions"
 PARAM_COUNT = "param_count"
 EPOCHS = "epochs"
 TRAIN_SECONDS = "train_seconds"
-VAL_ERROR = "val_error"
+VAL_ERROR = "val_error"  # the trial's validation error as scored (its best epoch's, see SCORING)
+VAL_ERROR_LAST = "val_error_last"
+BEST_EPOCH = "best_epoch"
+LEARNING_RATES = "learning_rates"  # the learning rate of every epoch the trial ran
 DATA_SOURCE = "data_source"

@@ -67,6 +67,7 @@ CLOCK_REFERENCE: dict[str, Any] = {
     "activation": "relu",
     "optimizer": "adam",
     "learning_rate": 0.001,
+    "lr_schedule": "constant",
     "beta_1": 0.9,
     "regularizer": "none",
     "dropout": 0.2,
