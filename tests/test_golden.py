@@ -499,6 +499,10 @@ def test_unpinned_launch_differs_only_in_sampled_tokens(more_runs: dict) -> None
         "config: " + SMOKE_CONFIG.format(seed=number, x=json.dumps(x)),
         "open the dashboard: python -m search dashboard --storage 'sqlite:///<tmp>/db.sqlite'",
     ])
+    _compare(_normalise(result.stderr, tmp), [
+        "<time> INFO search.study: created study smoke-free (family smoke, pruner none) with the reference network as "
+        "trial 0",
+    ])
 
 
 def test_workers_zero_and_status_of_a_new_study_are_golden(more_runs: dict) -> None:
@@ -576,8 +580,9 @@ best trial #0: validation error ~153.40 min, test error ~177.00 min mean, ~170.0
 config: {{"activation": "relu", "augment": "none", "batch_norm": true, "batch_size": 64, "beta_1": 0.9, \
 "conv_blocks": 4, "data_dir": "<clock>", "dataset": "clock", "dense_units": 128, "dropout": 0.2, "epochs": 1, \
 "family": "clock", "filters": 32, "first_stride": 1, "global_pool": false, "head": "multi", \
-"initializer": "he_normal", "input_size": 32, "kernel_size": 3, "learning_rate": 0.001, "minute_head": "sincos", "model": "clock", "optimizer": "adam", \
-"pooling": "max", "regularizer": "none", "seed": 0, "train_limit": null, "val_size": 0.1}}
+"initializer": "he_normal", "input_size": 32, "kernel_size": 3, "learning_rate": 0.001, "minute_head": "sincos", \
+"model": "clock", "optimizer": "adam", "pooling": "max", "regularizer": "none", "seed": 0, "train_limit": null, \
+"val_size": 0.1}}
 open the dashboard: python -m search dashboard --storage 'sqlite:///<tmp>/db.sqlite'
 """,
         """
