@@ -4,6 +4,8 @@ refactor of search/ and storage/ (issue 11), which must change none of it.
 Every expected value here was computed from the code at commit b11b7c1 (Review: clock_gpu's
 two-hands variants share one TWO_HANDS dict...). A failing digest means that images moved between
 train, validation and test (or changed): that is a change of behaviour, not a golden to refresh.
+Since then the printed configs have gained two keys on purpose (issue 12): ``lr_schedule`` (the
+reference networks' is ``constant``) and the budget key ``trial_timeout`` (null).
 
 - split digests: sha256 of each array of ``prepare(config)`` (dtype, shape and bytes), for MNIST
   (the 10,000-digit subset beside the project), Fashion-MNIST (Debian's package) and a tiny clock
@@ -406,7 +408,7 @@ def _check(
 
 SMOKE_CONFIG = (
     '{{"data_dir": null, "dataset": "none", "epochs": 10, "family": "smoke", "seed": {seed}, "sleep": 0.0, '
-    '"train_limit": null, "val_size": 5000, "x": {x}}}'
+    '"train_limit": null, "trial_timeout": null, "val_size": 5000, "x": {x}}}'
 )
 
 
@@ -552,8 +554,8 @@ study mnist-mlp: 1 complete
 best trial #0: validation error ~0.5540, test accuracy ~0.4360, 1 epochs, 266610 parameters
 config: {{"activation": "relu", "batch_norm": false, "batch_size": 32, "data_dir": "<mnist-10k>", "dataset": "mnist", \
 "dropout": 0.0, "epochs": 1, "family": "mnist-mlp", "hidden_units": [300, 100], "initializer": "glorot_uniform", \
-"learning_rate": 0.01, "model": "mlp", "optimizer": "sgd", "regularizer": "none", "seed": 0, "train_limit": 1500, \
-"val_size": 500}}
+"learning_rate": 0.01, "lr_schedule": "constant", "model": "mlp", "optimizer": "sgd", "regularizer": "none", \
+"seed": 0, "train_limit": 1500, "trial_timeout": null, "val_size": 500}}
 open the dashboard: python -m search dashboard --storage 'sqlite:///<tmp>/db.sqlite'
 """,
         """
@@ -580,9 +582,9 @@ best trial #0: validation error ~153.40 min, test error ~177.00 min mean, ~170.0
 config: {{"activation": "relu", "augment": "none", "batch_norm": true, "batch_size": 64, "beta_1": 0.9, \
 "conv_blocks": 4, "data_dir": "<clock>", "dataset": "clock", "dense_units": 128, "dropout": 0.2, "epochs": 1, \
 "family": "clock", "filters": 32, "first_stride": 1, "global_pool": false, "head": "multi", \
-"initializer": "he_normal", "input_size": 32, "kernel_size": 3, "learning_rate": 0.001, "minute_head": "sincos", \
-"model": "clock", "optimizer": "adam", "pooling": "max", "regularizer": "none", "seed": 0, "train_limit": null, \
-"val_size": 0.1}}
+"initializer": "he_normal", "input_size": 32, "kernel_size": 3, "learning_rate": 0.001, "lr_schedule": "constant", \
+"minute_head": "sincos", "model": "clock", "optimizer": "adam", "pooling": "max", "regularizer": "none", "seed": 0, \
+"train_limit": null, "trial_timeout": null, "val_size": 0.1}}
 open the dashboard: python -m search dashboard --storage 'sqlite:///<tmp>/db.sqlite'
 """,
         """
