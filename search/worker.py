@@ -123,11 +123,17 @@ class Worker:
     """
 
     def __init__(
-        self, where: Location, study_name: str, pins: dict[str, Any], interrupts: _Interrupts, threads: int | None = None
+        self,
+        where: str | Location,
+        study_name: str,
+        pins: dict[str, Any],
+        interrupts: _Interrupts | None = None,
+        threads: int | None = None,
     ) -> None:
-        self.where = where
+        self.where = where = parse_location(where)
         self.study = study = open_study(where, study_name)  # as a worker: a read-only file fails here
-        self.interrupts = interrupts
+        self.interrupts = interrupts or _Interrupts()
+        self.optimistic = where.lock == "optimistic"  # no lock reaches the workers: check each trial
         family = family_of(study)
         check_pins(family, pins)
         task = task_of(family)
@@ -152,7 +158,7 @@ class Worker:
         trial.set_user_attr(attrs.WORKER, self.worker_id)  # the launcher's sweep finds a stopped worker's trials
         if self.gpu is not None:
             trial.set_user_attr(attrs.GPU, self.gpu)
-        if self.where.lock == "optimistic" and over_budget(self.study, trial.number, self.budget):
+        if self.optimistic and over_budget(self.study, trial.number, self.budget):
             self.surplus = True
             reason = f"surplus: the budget of {self.budget} finished trials was already taken by earlier trials"
             trial.set_user_attr(attrs.SURPLUS, True)
@@ -222,7 +228,7 @@ def run_worker(
     try:
         interrupts.in_trial = True  # until the first trial, a signal stops loading at once
         try:
-            worker = Worker(parse_location(url), study_name, pins, interrupts, threads)
+            worker = Worker(url, study_name, pins, interrupts, threads)
         finally:
             interrupts.in_trial = False
         return worker.run(trials)
