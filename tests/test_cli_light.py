@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,18 @@ def test_studies_lists_every_family() -> None:
     assert result.returncode == 0
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert {"mnist-mlp", "mnist-cnn", "fashion-mlp", "fashion-cnn", "clock"} <= set(names)
+
+
+def test_a_launch_logged_to_a_file_writes_one_progress_line_per_finished_trial(tmp_path) -> None:
+    """Off a terminal (``make demo > log``) the bar is drawn when a trial finishes, not every poll."""
+    from conftest import ROOT, cli, pins
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = cli("launch", "smoke", "--workers", "1", "--trials", "2", "--storage", url, *pins("sleep=4"),
+                 cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    bars = [line for line in re.split(r"[\r\n]", result.stderr) if re.match(r"^smoke: +\d+%\|", line)]
+    # The empty bar, then at most one line per finished trial, and tqdm's closing redraw; the
+    # launcher polls every 2 s, so a bar redrawn per poll would write 5 or more lines here.
+    assert 2 <= len(bars) <= 2 + 2, bars
+    assert bars[-1].startswith("smoke: 100%|") and "2/2" in bars[-1]
