@@ -14,6 +14,7 @@ from datasets import DataError
 from search.errors import UserError
 from storage import ENV_VAR, Location, StorageError, default_url, parse_location
 from storage.export import ExportError
+from search.study import SAMPLERS
 from studies import FAMILIES, UnknownStudy, get_family
 
 log = logging.getLogger("search")
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="stop the workers after this many seconds")
     p.add_argument("--study-name", default=None, help="study name (default: the family name)")
     p.add_argument("--pruner", default=None, choices=("median", "hyperband", "none"), help="pruner of a new study (default: the family's)")
+    p.add_argument("--sampler", default=None, choices=SAMPLERS, help="sampler of a new study (default: tpe; gp needs PyTorch)")
+    p.add_argument("--sampler-seed", type=int, default=None, metavar="N", help="seed of a new study's sampler: worker i samples with N+i")
+    p.add_argument("--warm-start", default=None, metavar="STUDY|FILE.json", help="enqueue the best 3 trials of an earlier study (same storage) or export file")
     p.add_argument(
         "--trial-timeout", type=float, default=None, metavar="SECONDS",
         help="end a trial after the epoch that passes this many seconds, scored by its best epoch (the budget key trial_timeout)",
@@ -59,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study")
     p.add_argument("--trials", type=int, required=True, help="finished trials the study should reach")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for TensorFlow (default: all)")
+    p.add_argument("--index", type=int, default=0, help="this worker's number: it samples with the study's sampler seed plus this")
     _storage_arg(p)
     _pins_arg(p)
 
@@ -141,7 +146,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
 def cmd_launch(args: argparse.Namespace) -> int:
     from search.launcher import run_launch
     from search.pins import check_pins, parse_pins
-    from search.study import create_study
+    from search.study import create_study, warm_start
     from search.tasks import task_of
 
     family = get_family(args.family)
@@ -157,7 +162,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
     task_of(family).check_data(family, pins)
     url = _url(args)
     name = args.study_name or family.name
-    create_study(url, name, family, args.pruner or family.pruner)
+    study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed)
+    if args.warm_start:
+        warm_start(study, args.warm_start, url)
     if args.workers == 0:
         print(f"study {name} is ready in {url}; start workers with: python -m search worker {name} --storage '{url}' --trials {args.trials}")
         return 0
@@ -173,7 +180,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     pins = parse_pins(args.pins)
     try:
-        ran = run_worker(_url(args), args.study, args.trials, pins, args.threads)
+        ran = run_worker(_url(args), args.study, args.trials, pins, args.threads, args.index)
     except KeyboardInterrupt:
         log.warning("worker stopped by a signal; its running trial was recorded as FAIL")
         return 130

@@ -82,8 +82,11 @@ def assign_gpus(workers: int, gpus: list[str]) -> list[str | None]:
     return [gpus[i % len(gpus)] for i in range(workers)]
 
 
-def worker_command(url: str, study: str, trials: int, threads: int, pin_args: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "search", "worker", study, "--storage", url, "--trials", str(trials), "--threads", str(threads)]
+def worker_command(url: str, study: str, trials: int, threads: int, pin_args: list[str], index: int = 0) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "search", "worker", study, "--storage", url, "--trials", str(trials),
+        "--threads", str(threads), "--index", str(index),
+    ]
     for item in pin_args:
         cmd += ["--set", item]
     return cmd
@@ -113,7 +116,7 @@ def run_launch(
         worker_env = env if gpus[i] is None else {**env, "CUDA_VISIBLE_DEVICES": gpus[i]}
         with open(path, "w") as out:
             proc = subprocess.Popen(
-                worker_command(where.url, study_name, trials, threads, pin_args),
+                worker_command(where.url, study_name, trials, threads, pin_args, i),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=worker_env,
             )
         procs.append((proc, path))

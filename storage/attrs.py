@@ -7,6 +7,8 @@ them from databases written by earlier versions, so a name here never changes.
 # Study attributes.
 FAMILY = "family"  # the study family a study was created for
 PRUNER = "pruner"
+SAMPLER = "sampler"  # tpe, random, qmc, cmaes, gp
+SAMPLER_SEED = "sampler_seed"  # worker i samples with this plus i; None: unseeded
 OBJECTIVE = "objective"  # the objective in words, shown by the dashboard
 ARTIFACT_DIR = "artifact_dir"  # where trials upload their artifacts
 KIND = "kind"  # "permutation" for the permutation experiment's study
@@ -23,6 +25,7 @@ WORKER = "worker"  # host:pid of the worker that ran the trial
 GPU = "gpu"
 REFERENCE = "reference"  # the family's reference network (trial 0)
 SEED = "seed"  # an enqueued known-good starting point
+WARM_START = "warm_start"  # the study or export file an enqueued trial came from
 FAIL_REASON = "fail_reason"
 SURPLUS = "budget_surplus"  # a trial created past the budget behind the gRPC proxy
 VERSIONS = "versions"

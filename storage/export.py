@@ -3,7 +3,7 @@
 Format (``format: clockwork-export/1``)::
 
     {"format": ..., "study": ..., "storage": ..., "exported_at": ...,
-     "trials": [{"study", "trial", "value", "config", "metrics", "versions"}, ...]}
+     "trials": [{"study", "trial", "value", "config", "params", "metrics", "versions"}, ...]}
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, A
                 "trial": t.number,
                 "value": t.value,
                 "config": retrain_config(t, best_epoch),
+                "params": t.params,
                 "metrics": {
                     k: v for k, v in t.user_attrs.items() if k in METRIC_KEYS or k.startswith(("val_", "test_"))
                 },
