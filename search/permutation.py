@@ -148,7 +148,7 @@ class RunObjective(Objective):
 
     keep_best_model = False
 
-    def __init__(self, planned: set[str], scoring: str) -> None:
+    def __init__(self, planned: set[str], scoring: str = attrs.BEST_EPOCH_SCORING) -> None:
         from search.tasks import TASKS
         from search.tasks.classification import ClassificationTask
         from search.worker import versions
