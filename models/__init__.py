@@ -7,6 +7,7 @@ CLI can validate a config without importing TensorFlow; ``models.classifier`` bu
 from models._config import (
     ACTIVATIONS,
     INITIALIZERS,
+    LR_SCHEDULES,
     OPTIMIZER_KEYS,
     OPTIMIZERS,
     REGULARIZERS,
@@ -17,6 +18,7 @@ from models._config import (
 __all__ = [
     "ACTIVATIONS",
     "INITIALIZERS",
+    "LR_SCHEDULES",
     "OPTIMIZERS",
     "OPTIMIZER_KEYS",
     "REGULARIZERS",

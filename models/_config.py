@@ -13,6 +13,8 @@ INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "l
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "nadam")
 REGULARIZERS = ("none", "l1", "l2", "l1_l2")
+# Learning rate over a trial's epochs (search.training applies them); absent means constant.
+LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 # Clock vocabulary (the builders are in models.clock and models.clock_heads).
 HEADS = ("regression", "classification", "multi", "periodic")
@@ -120,6 +122,8 @@ def check_config(config: Any) -> dict[str, Any]:
                 raise ConfigError(f"config key '{key}' must be a list of positive integers, not {value!r}")
     if not 0.0 <= config["dropout"] < 1.0:
         raise ConfigError(f"config key 'dropout' must be in [0, 1), not {config['dropout']!r}")
+    if config.get("lr_schedule", "constant") not in LR_SCHEDULES:
+        raise ConfigError(f"config key 'lr_schedule' is {config['lr_schedule']!r}; expected one of {list(LR_SCHEDULES)}")
     if config["learning_rate"] <= 0:
         raise ConfigError(f"config key 'learning_rate' must be positive, not {config['learning_rate']!r}")
     return config

@@ -14,6 +14,7 @@ from datasets import DataError
 from search.errors import UserError
 from storage import ENV_VAR, Location, StorageError, default_url, parse_location
 from storage.export import ExportError
+from search.study import SAMPLERS
 from studies import FAMILIES, UnknownStudy, get_family
 
 log = logging.getLogger("search")
@@ -48,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="stop the workers after this many seconds")
     p.add_argument("--study-name", default=None, help="study name (default: the family name)")
     p.add_argument("--pruner", default=None, choices=("median", "hyperband", "none"), help="pruner of a new study (default: the family's)")
+    p.add_argument("--sampler", default=None, choices=SAMPLERS, help="sampler of a new study (default: tpe; gp needs PyTorch)")
+    p.add_argument("--sampler-seed", type=int, default=None, metavar="N", help="seed of a new study's sampler: worker i samples with N+i")
+    p.add_argument("--warm-start", default=None, metavar="STUDY|FILE.json", help="enqueue the best 3 trials of an earlier study (same storage) or export file")
+    p.add_argument(
+        "--trial-timeout", type=float, default=None, metavar="SECONDS",
+        help="end a trial after the epoch that passes this many seconds, scored by its best epoch (the budget key trial_timeout)",
+    )
     _storage_arg(p)
     _pins_arg(p)
 
@@ -55,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study")
     p.add_argument("--trials", type=int, required=True, help="finished trials the study should reach")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for TensorFlow (default: all)")
+    p.add_argument("--index", type=int, default=0, help="this worker's number: it samples with the study's sampler seed plus this")
     _storage_arg(p)
     _pins_arg(p)
 
@@ -137,23 +146,30 @@ def cmd_studies(args: argparse.Namespace) -> int:
 def cmd_launch(args: argparse.Namespace) -> int:
     from search.launcher import run_launch
     from search.pins import check_pins, parse_pins
-    from search.study import create_study
+    from search.study import create_study, warm_start
     from search.tasks import task_of
 
     family = get_family(args.family)
     if args.workers < 0 or args.trials < 1:
         raise UserError("--workers must be 0 or more and --trials at least 1")
-    pins = parse_pins(args.pins)
+    pin_args = list(args.pins)
+    if args.trial_timeout is not None:
+        if args.trial_timeout <= 0:
+            raise UserError("--trial-timeout must be a positive number of seconds")
+        pin_args.append(f"trial_timeout={args.trial_timeout:g}")
+    pins = parse_pins(pin_args)
     check_pins(family, pins)
     task_of(family).check_data(family, pins)
     url = _url(args)
     name = args.study_name or family.name
-    create_study(url, name, family, args.pruner or family.pruner)
+    study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed)
+    if args.warm_start:
+        warm_start(study, args.warm_start, url)
     if args.workers == 0:
         print(f"study {name} is ready in {url}; start workers with: python -m search worker {name} --storage '{url}' --trials {args.trials}")
         return 0
     log_dir = Path("runs") / "logs" / name
-    code = run_launch(url, name, args.workers, args.trials, args.pins, log_dir, args.timeout)
+    code = run_launch(url, name, args.workers, args.trials, pin_args, log_dir, args.timeout)
     print(f"open the dashboard: python -m search dashboard --storage '{url}'")
     return code
 
@@ -164,7 +180,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     pins = parse_pins(args.pins)
     try:
-        ran = run_worker(_url(args), args.study, args.trials, pins, args.threads)
+        ran = run_worker(_url(args), args.study, args.trials, pins, args.threads, args.index)
     except KeyboardInterrupt:
         log.warning("worker stopped by a signal; its running trial was recorded as FAIL")
         return 130

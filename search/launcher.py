@@ -82,8 +82,11 @@ def assign_gpus(workers: int, gpus: list[str]) -> list[str | None]:
     return [gpus[i % len(gpus)] for i in range(workers)]
 
 
-def worker_command(url: str, study: str, trials: int, threads: int, pin_args: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "search", "worker", study, "--storage", url, "--trials", str(trials), "--threads", str(threads)]
+def worker_command(url: str, study: str, trials: int, threads: int, pin_args: list[str], index: int = 0) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "search", "worker", study, "--storage", url, "--trials", str(trials),
+        "--threads", str(threads), "--index", str(index),
+    ]
     for item in pin_args:
         cmd += ["--set", item]
     return cmd
@@ -113,7 +116,7 @@ def run_launch(
         worker_env = env if gpus[i] is None else {**env, "CUDA_VISIBLE_DEVICES": gpus[i]}
         with open(path, "w") as out:
             proc = subprocess.Popen(
-                worker_command(where.url, study_name, trials, threads, pin_args),
+                worker_command(where.url, study_name, trials, threads, pin_args, i),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=worker_env,
             )
         procs.append((proc, path))
@@ -229,6 +232,8 @@ def _update(bar: tqdm, study: Any, task: Task) -> None:
 
 
 def print_summary(study: Any, task: Task | None = None) -> None:
+    """States, the best trial, the enqueued trials (reference, seeds) and the best sampled one beside
+    it, the best config, and what the task adds (the clock: where its test photos are)."""
     task = task or task_of_study(study)
     counts = state_counts(study)
     states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "no trials"
@@ -242,7 +247,16 @@ def print_summary(study: Any, task: Task | None = None) -> None:
         f"best trial #{best.number}: validation error {task.format_value(best.value)}, {task.test_line(attrs_)}, "
         f"{attrs_.get(attrs.EPOCHS)} epochs, {attrs_.get(attrs.PARAM_COUNT)} parameters"
     )
-    reference = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(attrs.REFERENCE) and t.value is not None]
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    reference = [t for t in complete if t.user_attrs.get(attrs.REFERENCE)]
     if reference and reference[0].number != best.number:
         print(f"reference network (trial #{reference[0].number}): validation error {task.format_value(reference[0].value)}")
+    for seed in (t for t in complete if t.user_attrs.get(attrs.SEED) and t.number != best.number):
+        print(f"seed (trial #{seed.number}): validation error {task.format_value(seed.value)}, {task.test_line(seed.user_attrs)}")
+    sampled = [t for t in complete if not (t.user_attrs.get(attrs.REFERENCE) or t.user_attrs.get(attrs.SEED))]
+    if sampled and best not in sampled:
+        top = min(sampled, key=lambda t: t.value)
+        print(f"best sampled trial #{top.number}: validation error {task.format_value(top.value)}, {task.test_line(top.user_attrs)}")
     print("config:", json.dumps(attrs_.get(attrs.CONFIG), sort_keys=True))
+    for line in task.summary_notes(study, best):
+        print(line)

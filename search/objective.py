@@ -29,12 +29,22 @@ class Objective:
     """``objective(trial) -> value`` over data loaded once for this worker.
 
     ``keep_best_model``: upload ``model.keras`` when a trial beats every earlier one.
+    ``scoring``: a trial's value is its best epoch's validation error (``best-epoch``) or its last
+    epoch's (``last-epoch``, studies created before best-epoch scoring).
     """
 
     keep_best_model = True
 
-    def __init__(self, task: Task, family: StudyFamily | None, pins: dict[str, Any], versions: dict[str, str]) -> None:
+    def __init__(
+        self,
+        task: Task,
+        family: StudyFamily | None,
+        pins: dict[str, Any],
+        versions: dict[str, str],
+        scoring: str = attrs.BEST_EPOCH_SCORING,
+    ) -> None:
         self.task = task
+        self.scoring = scoring
         self.family = family
         self.pins = pins
         self.versions = versions
@@ -65,21 +75,23 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
     from optuna_integration import KerasPruningCallback
 
     trial.set_user_attr(attrs.VERSIONS, objective.versions)
+    best = objective.scoring == attrs.BEST_EPOCH_SCORING
     trainer = None
     try:
         trainer = task.trainer(config, objective.data.get(config))
         trial.set_user_attr(attrs.PARAM_COUNT, trainer.param_count)
         log.info("trial %d: %s", trial.number, config)
-        trainer.fit([KerasPruningCallback(trial, "val_error")])
+        trainer.fit([KerasPruningCallback(trial, "val_error")], restore_best=best)
     except optuna.TrialPruned:
-        _record(task, trial, trainer)
+        _record(task, trial, trainer, best=best)
         raise
     except (Exception, KeyboardInterrupt):
         if trainer is not None:
-            _record(task, trial, trainer, test=False)
+            _record(task, trial, trainer, best=best, test=False)
         raise
-    value = trainer.record.val_errors[-1]
-    _record(task, trial, trainer)
+    errors = trainer.record.val_errors
+    value = min(errors) if best else errors[-1]
+    _record(task, trial, trainer, best=best)
     if objective.keep_best_model:
         from search.artifacts import upload_model_if_best
 
@@ -87,13 +99,19 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
     return value
 
 
-def _record(task: Task, trial: optuna.Trial, trainer: Trainer, *, test: bool = True) -> None:
+def _record(task: Task, trial: optuna.Trial, trainer: Trainer, *, best: bool, test: bool = True) -> None:
+    """What the trial ran, its validation numbers at the scored epoch, and (``test``) its test numbers."""
     record = trainer.record
     trial.set_user_attr(attrs.EPOCHS, record.epochs)
     trial.set_user_attr(attrs.TRAIN_SECONDS, round(record.seconds, 3))
+    trial.set_user_attr(attrs.LEARNING_RATES, record.learning_rates)
+    epoch = None
     if record.val_errors:
-        trial.set_user_attr(attrs.VAL_ERROR, record.val_errors[-1])
-    for key, value in trainer.validation_summary().items():
+        epoch = record.best_epoch if best else len(record.val_errors)
+        trial.set_user_attr(attrs.VAL_ERROR, record.val_errors[epoch - 1])
+        trial.set_user_attr(attrs.VAL_ERROR_LAST, record.val_errors[-1])
+        trial.set_user_attr(attrs.BEST_EPOCH, record.best_epoch)
+    for key, value in trainer.validation_summary(epoch).items():
         trial.set_user_attr(key, value)
     if test and record.epochs:
         for key, value in trainer.evaluate_test().items():

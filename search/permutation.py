@@ -125,6 +125,8 @@ def open_permutation_study(url: str | Location, permute_seed: int) -> optuna.Stu
     study = optuna.create_study(study_name=STUDY, storage=storage, direction="minimize", load_if_exists=True)
     if study.user_attrs.get(attrs.KIND) not in (None, STUDY):
         raise UserError(f"study {STUDY!r} exists in {url} and was not made by the permutation command")
+    if attrs.KIND not in study.user_attrs:  # new: its runs are scored by their best epoch
+        study.set_user_attr(attrs.SCORING, attrs.BEST_EPOCH_SCORING)
     study.set_user_attr(attrs.KIND, STUDY)
     study.set_user_attr(attrs.OBJECTIVE, "validation error (1 - accuracy), on permuted images for permuted runs")
     permutations = dict(study.user_attrs.get(attrs.PERMUTATIONS, {}))
@@ -146,12 +148,12 @@ class RunObjective(Objective):
 
     keep_best_model = False
 
-    def __init__(self, planned: set[str]) -> None:
+    def __init__(self, planned: set[str], scoring: str = attrs.BEST_EPOCH_SCORING) -> None:
         from search.tasks import TASKS
         from search.tasks.classification import ClassificationTask
         from search.worker import versions
 
-        super().__init__(TASKS[ClassificationTask.name], None, {}, versions())
+        super().__init__(TASKS[ClassificationTask.name], None, {}, versions(), scoring)
         self.planned = planned
 
     def configure(self, trial: optuna.Trial) -> dict[str, Any]:
@@ -201,7 +203,7 @@ def run_permutation(
         log.info("%d of %d runs to train (%d already in study %s)", len(todo), len(runs), len(runs) - len(todo), STUDY)
         study.sampler = optuna.samplers.RandomSampler()
         study.pruner = optuna.pruners.NopPruner()
-        objective = RunObjective({_key(r["config"]) for r in runs})
+        objective = RunObjective({_key(r["config"]) for r in runs}, study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING))
         waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
         study.optimize(objective, n_trials=waiting, catch=(Exception,), gc_after_trial=False)
         have = _trials_by_config(study)

@@ -45,11 +45,14 @@ def run_train(entry: dict[str, Any], out: Path) -> tuple[dict[str, Any], Task]:
     check_full_config(config)
     task = task_of_config(config)
     splits = task.prepare(config)  # after the checks: a bad file fails before TensorFlow loads
+    best_epoch = config.get("best_epoch")
+    if best_epoch:  # exported from a best-epoch study: train as long as the trial did to its best epoch
+        config["epochs"] = int(best_epoch)
     trainer = task.trainer(config, splits)
     expected = entry.get("metrics", {}).get("param_count")
     log.info("model: %d parameters (trial had %s)", trainer.param_count, expected)
     start = time.perf_counter()
-    trainer.fit(with_validation=False)
+    trainer.fit(with_validation=False, replay=config.get("learning_rates"))
     metrics = {
         "study": entry.get("study"),
         "trial": entry.get("trial"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
@@ -20,6 +21,7 @@ from studies import StudyFamily, get_family
 log = logging.getLogger(__name__)
 
 PRUNERS = ("median", "hyperband", "none")
+SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp")
 
 
 def make_pruner(name: str, epochs: int, min_epochs: int = 1) -> optuna.pruners.BasePruner:
@@ -34,14 +36,45 @@ def make_pruner(name: str, epochs: int, min_epochs: int = 1) -> optuna.pruners.B
     raise UserError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
 
 
-def make_sampler(seed: int | None = None) -> optuna.samplers.BaseSampler:
-    # group=True: conditional dimensions (momentum only for SGD with momentum) get their own
-    # multivariate groups instead of being dropped.
-    return optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True, seed=seed)
+def make_sampler(name: str = "tpe", seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler ``name``, seeded with ``seed`` (None: from the system's entropy).
+
+    ``tpe`` (the default) is multivariate with ``group=True``, so conditional dimensions (momentum
+    only for SGD with momentum, a head's own keys) get their own groups instead of being dropped,
+    and uses the constant liar so parallel workers do not all sample next to the same running
+    trial. ``cmaes`` and ``gp`` handle only the dimensions every trial has: they hand the
+    conditional ones to an independent random sampler.
+    """
+    if name == "tpe":
+        return optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True, seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401  Optuna's GP sampler runs on PyTorch
+        except ImportError:
+            raise UserError("the gp sampler needs PyTorch, which is not installed: pip install torch") from None
+        return optuna.samplers.GPSampler(seed=seed)
+    raise UserError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
 
 
-def create_study(url: str | Location, name: str, family: StudyFamily, pruner: str) -> optuna.Study:
-    """Create ``name`` (or open it if it exists) and enqueue the reference network as trial 0."""
+def create_study(
+    url: str | Location,
+    name: str,
+    family: StudyFamily,
+    pruner: str,
+    sampler: str | None = None,
+    sampler_seed: int | None = None,
+) -> optuna.Study:
+    """Create ``name`` (or open it if it exists) and enqueue the reference network as trial 0.
+
+    The family, pruner, sampler and its seed are recorded as study attributes: every worker, on
+    any machine, builds the same ones from the study name alone, and a resumed study keeps them.
+    """
     storage = open_storage(url)
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if name in existing:
@@ -49,14 +82,22 @@ def create_study(url: str | Location, name: str, family: StudyFamily, pruner: st
         if stored_family != family.name:
             raise UserError(f"study {name!r} exists with family {stored_family!r}, not {family.name!r}")
         study = optuna.load_study(study_name=name, storage=storage)
-        stored_pruner = study.user_attrs.get(attrs.PRUNER)
-        if stored_pruner != pruner:
-            log.warning("study %s keeps the pruner it was created with: %s", name, stored_pruner)
+        # None: not asked for. A study made before samplers were chosen used an unseeded TPE.
+        stored = {attrs.PRUNER: None, attrs.SAMPLER: "tpe", attrs.SAMPLER_SEED: None}
+        stored.update({k: study.user_attrs[k] for k in stored if k in study.user_attrs})
+        for key, asked in ((attrs.PRUNER, pruner), (attrs.SAMPLER, sampler), (attrs.SAMPLER_SEED, sampler_seed)):
+            if asked is not None and asked != stored[key]:
+                log.warning("study %s keeps the %s it was created with: %s", name, key.replace("_", " "), stored[key])
         return study
     study = optuna.create_study(study_name=name, storage=storage, direction="minimize")
     study.set_user_attr(attrs.FAMILY, family.name)
     study.set_user_attr(attrs.PRUNER, pruner)
+    sampler = sampler or "tpe"
+    make_sampler(sampler, sampler_seed)  # an unusable sampler (gp without PyTorch) fails here, not in N workers
+    study.set_user_attr(attrs.SAMPLER, sampler)
+    study.set_user_attr(attrs.SAMPLER_SEED, sampler_seed)
     study.set_user_attr(attrs.OBJECTIVE, family.objective)
+    study.set_user_attr(attrs.SCORING, attrs.BEST_EPOCH_SCORING)
     study.set_user_attr(attrs.ARTIFACT_DIR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks
     study.enqueue_trial(family.reference_params, user_attrs={attrs.REFERENCE: True})
     for params in family.seeds:
@@ -66,6 +107,42 @@ def create_study(url: str | Location, name: str, family: StudyFamily, pruner: st
         name, family.name, pruner, f" and {len(family.seeds)} seed(s) after it" if family.seeds else "",
     )
     return study
+
+
+def worker_sampler(study: optuna.Study, index: int) -> optuna.samplers.BaseSampler:
+    """The study's sampler for worker ``index``: seeded with the study's sampler seed plus the index,
+    so a launch with a seed samples the same trials again (exactly so with one worker)."""
+    seed = study.user_attrs.get(attrs.SAMPLER_SEED)
+    return make_sampler(study.user_attrs.get(attrs.SAMPLER, "tpe"), None if seed is None else int(seed) + index)
+
+
+def warm_start(study: optuna.Study, source: str, location: str | Location, top: int = 3) -> int:
+    """Enqueue the parameters of the best ``top`` trials of ``source`` into ``study``; return how many.
+
+    ``source`` is a study in the same storage, or an export file (``export --out FILE``). The
+    trials start with those parameters; keys the new study's family does not have are ignored.
+    """
+    path = Path(source)
+    if path.suffix == ".json" or path.is_file():
+        from storage.export import ExportError, read_export
+
+        try:
+            entries = read_export(path)[:top]
+        except ExportError as exc:
+            raise UserError(str(exc)) from None
+        params = [e.get("params") for e in entries]
+        if not all(isinstance(p, dict) for p in params):
+            raise UserError(f"{path} has no trial parameters to start from (export it again with this version)")
+    else:
+        earlier = open_study(location, source, heartbeat=False)
+        done = sorted(earlier.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.value)
+        if not done:
+            raise UserError(f"study {source!r} has no completed trial to start from")
+        params = [t.params for t in done[:top]]
+    for p in params:
+        study.enqueue_trial(p, user_attrs={attrs.SEED: True, attrs.WARM_START: source}, skip_if_exists=True)
+    log.info("enqueued the best %d trial(s) of %s into study %s", len(params), source, study.study_name)
+    return len(params)
 
 
 def open_study(url: str | Location, name: str, *, heartbeat: bool = True) -> optuna.Study:

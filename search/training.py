@@ -2,6 +2,13 @@
 
 Both the worker's objective and ``python -m search train`` go through :class:`Trainer`, so a
 retrained model is built and fitted exactly as the trial's was.
+
+A trial is scored by its best epoch: :class:`EpochRecord` keeps every epoch's validation error
+and learning rate, :class:`BestWeights` the weights of the best epoch, which are restored when
+``fit`` ends (normally, pruned, stopped at a time limit or interrupted), so the test metrics and
+the saved model are the best epoch's. ``lr_schedule`` (``constant``, ``cosine`` with optional
+``warmup_epochs``, ``plateau``) sets the learning rate per epoch; ``train`` replays the recorded
+rates, since a plateau schedule has no validation data to react to there.
 """
 
 from __future__ import annotations
@@ -40,10 +47,17 @@ class EpochRecord(keras.callbacks.Callback):
         self.seconds = 0.0
         self.val_errors: list[float] = []
         self.losses: list[float] = []
+        self.learning_rates: list[float] = []
         self._start = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
+        self.learning_rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    @property
+    def best_epoch(self) -> int:
+        """The 1-based epoch with the lowest validation error (the first of equals); 0 before any."""
+        return int(np.argmin(self.val_errors)) + 1 if self.val_errors else 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.seconds += time.perf_counter() - self._start
@@ -56,6 +70,73 @@ class EpochRecord(keras.callbacks.Callback):
             raise FloatingPointError(f"training loss became {self.losses[-1]} at epoch {self.epochs}")
         if "val_error" in logs:
             self.val_errors.append(float(logs["val_error"]))
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps a copy of the weights of the epoch with the lowest ``val_error`` so far."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.best = math.inf
+        self.weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get("val_error")
+        if value is not None and float(value) < self.best:
+            self.best = float(value)
+            self.weights = self.model.get_weights()
+
+    def restore(self) -> None:
+        if self.weights is not None:
+            self.model.set_weights(self.weights)
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Ends training after the first epoch that finishes past ``seconds`` (a trial's time limit)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.hit = False
+        self._start = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.perf_counter() - self._start >= self.seconds:
+            self.hit = True
+            self.model.stop_training = True
+
+
+SCHEDULES = ("constant", "cosine", "plateau")
+PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 2
+
+
+def cosine_rate(base: float, epoch: int, epochs: int, warmup: int = 0) -> float:
+    """The learning rate of 0-based ``epoch``: linear warm-up, then half a cosine down towards 0."""
+    if epoch < warmup:
+        return base * (epoch + 1) / (warmup + 1)
+    progress = (epoch - warmup) / max(1, epochs - warmup)
+    return base * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def schedule_callbacks(config: dict[str, Any], replay: Sequence[float] | None = None) -> tuple[list, list]:
+    """(callbacks that set the rate at an epoch's start, callbacks that react to its validation)."""
+    if replay:
+        rates = [float(r) for r in replay]
+        return [keras.callbacks.LearningRateScheduler(lambda e, lr: rates[min(e, len(rates) - 1)])], []
+    base, epochs = float(config["learning_rate"]), int(config["epochs"])
+    kind = config.get("lr_schedule", "constant")
+    if kind == "cosine":
+        warmup = int(config.get("warmup_epochs", 0))
+        return [keras.callbacks.LearningRateScheduler(lambda e, lr: cosine_rate(base, e, epochs, warmup))], []
+    if kind == "plateau":
+        plateau = keras.callbacks.ReduceLROnPlateau(
+            monitor="val_error", mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE, min_lr=base / 64
+        )
+        return [], [plateau]
+    return [], []
 
 
 class Trainer:
@@ -73,6 +154,8 @@ class Trainer:
         keras.utils.set_random_seed(int(config.get("seed", 0)))
         self.model = self._build()
         self.record = EpochRecord()
+        self.best_weights = BestWeights()
+        self.time_limit: TimeLimit | None = None
 
     def _build(self) -> keras.Model:
         raise NotImplementedError
@@ -88,12 +171,20 @@ class Trainer:
     def param_count(self) -> int:
         return int(self.model.count_params())
 
-    def fit(self, callbacks: Sequence[keras.callbacks.Callback] = (), *, with_validation: bool = True) -> None:
+    def fit(
+        self,
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        *,
+        with_validation: bool = True,
+        restore_best: bool = True,
+        replay: Sequence[float] | None = None,
+    ) -> None:
         """Fit for ``config['epochs']``; raise FloatingPointError if the loss diverges.
 
         ``callbacks`` run after the validation error is in the logs, so a pruning callback can
-        monitor ``val_error``. Without validation (final retraining) the validation images join
-        the training set.
+        monitor ``val_error``. With ``restore_best`` the best epoch's weights are restored however
+        fitting ends. Without validation (final retraining) the validation images join the
+        training set and the learning rates ``replay`` those the trial recorded.
         """
         s = self.splits
         validation, measure = self._validation() if with_validation else (None, [])
@@ -101,17 +192,26 @@ class Trainer:
             x, y = s.x_train, s.y_train
         else:
             x, y = np.concatenate([s.x_train, s.x_val]), np.concatenate([s.y_train, s.y_val])
-        self.model.fit(
-            x,
-            self._targets(y),
-            batch_size=self.config["batch_size"],
-            epochs=self.config["epochs"],
-            validation_data=validation,
-            callbacks=[*measure, self.record, *callbacks],
-            verbose=0,
-        )
+        set_rate, react = schedule_callbacks(self.config, replay)
+        limit = self.config.get("trial_timeout")
+        self.time_limit = TimeLimit(float(limit)) if limit else None
+        keep = [self.best_weights] if with_validation and restore_best else []
+        try:
+            self.model.fit(
+                x,
+                self._targets(y),
+                batch_size=self.config["batch_size"],
+                epochs=self.config["epochs"],
+                validation_data=validation,
+                callbacks=[*set_rate, *measure, self.record, *keep, *react, *filter(None, [self.time_limit]), *callbacks],
+                verbose=0,
+            )
+        finally:
+            if keep:
+                self.best_weights.restore()
 
-    def validation_summary(self) -> dict[str, float]:
+    def validation_summary(self, epoch: int | None = None) -> dict[str, float]:
+        """More validation numbers of the 1-based ``epoch`` (default: the last), by name."""
         return {}
 
     def evaluate_test(self) -> dict[str, float]:

@@ -28,7 +28,7 @@ import optuna
 from search.errors import UserError
 from search.objective import Objective
 from search.pins import check_pins
-from search.study import family_of, finished_count, make_pruner, make_sampler, open_study, state_counts
+from search.study import family_of, finished_count, make_pruner, open_study, state_counts, worker_sampler
 from search.tasks import task_of
 from storage import Location, attrs, budget_lock, over_budget, parse_location
 
@@ -129,6 +129,7 @@ class Worker:
         pins: dict[str, Any],
         interrupts: _Interrupts | None = None,
         threads: int | None = None,
+        index: int = 0,
     ) -> None:
         self.where = where = parse_location(where)
         self.study = study = open_study(where, study_name)  # as a worker: a read-only file fails here
@@ -139,12 +140,13 @@ class Worker:
         task = task_of(family)
         epochs = int(pins.get("epochs", family.budget_defaults()["epochs"]))
         study.pruner = make_pruner(study.user_attrs.get(attrs.PRUNER, family.pruner), epochs, family.min_epochs)
-        study.sampler = make_sampler()
+        study.sampler = worker_sampler(study, index)
         if threads and task.trains:  # a task that trains nothing never imports TensorFlow
             set_threads(threads)
         self.worker_id = _worker_id()
         self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES")  # set per worker by the launcher
-        self.objective = Objective(task, family, pins, versions())
+        scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
+        self.objective = Objective(task, family, pins, versions(), scoring)
         if task.trains:
             self.objective.data.get(family.full_config(family.reference, pins, seed=0))  # fail fast, and load once
         self.budget = 0
@@ -214,7 +216,7 @@ class Worker:
 
 
 def run_worker(
-    url: str | Location, study_name: str, trials: int, pins: dict[str, Any], threads: int | None = None
+    url: str | Location, study_name: str, trials: int, pins: dict[str, Any], threads: int | None = None, index: int = 0
 ) -> int:
     """Run one worker until ``study_name`` has ``trials`` finished trials.
 
@@ -227,7 +229,7 @@ def run_worker(
     try:
         interrupts.in_trial = True  # until the first trial, a signal stops loading at once
         try:
-            worker = Worker(url, study_name, pins, interrupts, threads)
+            worker = Worker(url, study_name, pins, interrupts, threads, index)
         finally:
             interrupts.in_trial = False
         return worker.run(trials)

@@ -7,11 +7,17 @@ them from databases written by earlier versions, so a name here never changes.
 # Study attributes.
 FAMILY = "family"  # the study family a study was created for
 PRUNER = "pruner"
+SAMPLER = "sampler"  # tpe, random, qmc, cmaes, gp
+SAMPLER_SEED = "sampler_seed"  # worker i samples with this plus i; None: unseeded
 OBJECTIVE = "objective"  # the objective in words, shown by the dashboard
 ARTIFACT_DIR = "artifact_dir"  # where trials upload their artifacts
 KIND = "kind"  # "permutation" for the permutation experiment's study
 PERMUTATIONS = "permutations"
 LATEST = "latest"
+SCORING = "scoring"  # how trials are scored: "best-epoch"; a study without it: "last-epoch"
+
+BEST_EPOCH_SCORING = "best-epoch"  # values of SCORING
+LAST_EPOCH_SCORING = "last-epoch"  # studies created before best-epoch scoring keep it when resumed
 
 # Trial attributes.
 CONFIG = "config"  # the whole trial config: what `export` writes and `train` consumes
@@ -19,11 +25,15 @@ WORKER = "worker"  # host:pid of the worker that ran the trial
 GPU = "gpu"
 REFERENCE = "reference"  # the family's reference network (trial 0)
 SEED = "seed"  # an enqueued known-good starting point
+WARM_START = "warm_start"  # the study or export file an enqueued trial came from
 FAIL_REASON = "fail_reason"
 SURPLUS = "budget_surplus"  # a trial created past the budget behind the gRPC proxy
 VERSIONS = "versions"
 PARAM_COUNT = "param_count"
 EPOCHS = "epochs"
 TRAIN_SECONDS = "train_seconds"
-VAL_ERROR = "val_error"
+VAL_ERROR = "val_error"  # the trial's validation error as scored (its best epoch's, see SCORING)
+VAL_ERROR_LAST = "val_error_last"
+BEST_EPOCH = "best_epoch"
+LEARNING_RATES = "learning_rates"  # the learning rate of every epoch the trial ran
 DATA_SOURCE = "data_source"

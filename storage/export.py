@@ -3,7 +3,7 @@
 Format (``format: clockwork-export/1``)::
 
     {"format": ..., "study": ..., "storage": ..., "exported_at": ...,
-     "trials": [{"study", "trial", "value", "config", "metrics", "versions"}, ...]}
+     "trials": [{"study", "trial", "value", "config", "params", "metrics", "versions"}, ...]}
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, A
         raise ExportError(f"study {study.study_name!r} has no completed trial to export yet")
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     chosen = sorted(complete, key=lambda t: t.value, reverse=reverse)[:top]
+    best_epoch = study.user_attrs.get(attrs.SCORING) == attrs.BEST_EPOCH_SCORING
     return {
         "format": FORMAT,
         "study": study.study_name,
@@ -43,7 +44,8 @@ def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, A
                 "study": study.study_name,
                 "trial": t.number,
                 "value": t.value,
-                "config": t.user_attrs[attrs.CONFIG],
+                "config": retrain_config(t, best_epoch),
+                "params": t.params,
                 "metrics": {
                     k: v for k, v in t.user_attrs.items() if k in METRIC_KEYS or k.startswith(("val_", "test_"))
                 },
@@ -52,6 +54,19 @@ def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, A
             for t in chosen
         ],
     }
+
+
+def retrain_config(trial: optuna.trial.FrozenTrial, best_epoch: bool) -> dict[str, Any]:
+    """The trial's config, plus (scored by its best epoch) that epoch and the learning rates up to
+    it, which ``train`` replays: it trains as long as the trial did until its best epoch."""
+    config = dict(trial.user_attrs[attrs.CONFIG])
+    epoch = trial.user_attrs.get(attrs.BEST_EPOCH)
+    rates = trial.user_attrs.get(attrs.LEARNING_RATES)
+    if best_epoch and epoch:
+        config[attrs.BEST_EPOCH] = int(epoch)
+        if rates:
+            config[attrs.LEARNING_RATES] = list(rates[:epoch])
+    return config
 
 
 def write_export(data: dict[str, Any], path: Path) -> None:

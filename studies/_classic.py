@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, REGULARIZERS
+from models import ACTIVATIONS, INITIALIZERS, LR_SCHEDULES, OPTIMIZERS, REGULARIZERS
 from studies._family import StudyFamily
 
 
@@ -20,7 +20,10 @@ def _training(trial: Any) -> dict[str, Any]:
         "activation": trial.suggest_categorical("activation", ACTIVATIONS),
         "optimizer": trial.suggest_categorical("optimizer", OPTIMIZERS),
         "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True),
+        "lr_schedule": trial.suggest_categorical("lr_schedule", LR_SCHEDULES),
     }
+    if config["lr_schedule"] == "cosine":
+        config["warmup_epochs"] = trial.suggest_int("warmup_epochs", 0, 2)
     optimizer = config["optimizer"]
     if optimizer == "momentum":
         config["momentum"] = trial.suggest_float("momentum", 0.5, 0.99)
@@ -70,6 +73,7 @@ MLP_REFERENCE: dict[str, Any] = {
     "activation": "relu",
     "optimizer": "sgd",
     "learning_rate": 0.01,
+    "lr_schedule": "constant",
     "regularizer": "none",
     "dropout": 0.0,
     "batch_norm": False,
@@ -77,7 +81,7 @@ MLP_REFERENCE: dict[str, Any] = {
 }
 MLP_REFERENCE_PARAMS: dict[str, Any] = {
     "n_layers": 2, "units_0": 300, "units_1": 100,
-    **{k: MLP_REFERENCE[k] for k in ("initializer", "activation", "optimizer", "learning_rate",
+    **{k: MLP_REFERENCE[k] for k in ("initializer", "activation", "optimizer", "learning_rate", "lr_schedule",
                                      "regularizer", "dropout", "batch_norm", "batch_size")},
 }
 
@@ -96,6 +100,7 @@ CNN_REFERENCE: dict[str, Any] = {
     "activation": "relu",
     "optimizer": "nadam",
     "learning_rate": 0.001,
+    "lr_schedule": "constant",
     "beta_1": 0.9,
     "regularizer": "none",
     "dropout": 0.5,
@@ -106,7 +111,7 @@ CNN_REFERENCE_PARAMS: dict[str, Any] = {
     "n_dense": 2, "dense_0": 128, "dense_1": 64,
     **{k: CNN_REFERENCE[k] for k in ("stem_filters", "stem_kernel", "blocks", "block_filters",
                                      "convs_per_block", "kernel_size", "initializer", "activation",
-                                     "optimizer", "learning_rate", "beta_1", "regularizer",
+                                     "optimizer", "learning_rate", "lr_schedule", "beta_1", "regularizer",
                                      "dropout", "batch_norm", "batch_size")},
 }
 

@@ -13,6 +13,7 @@ BUDGET_DEFAULTS: dict[str, Any] = {
     "train_limit": None,  # use at most this many training images (None: all)
     "val_size": 5000,  # validation images carved from the training set
     "data_dir": None,  # None: the Keras cache, then Debian's package (see datasets.mnist)
+    "trial_timeout": None,  # seconds: a trial still training then ends after its epoch, scored by its best
 }
 
 

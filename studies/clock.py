@@ -48,7 +48,7 @@ def clock_space(trial: Any) -> dict[str, Any]:
     }
 
 
-# The published best on the real photos (7.6 min): hour classification + minute sin/cos, here on
+# The published best on the real photos (GUIDE.md): hour classification + minute sin/cos, here on
 # a small backbone at 75 px so the baseline is cheap to measure on a CPU.
 CLOCK_REFERENCE: dict[str, Any] = {
     "model": "clock",
@@ -67,6 +67,7 @@ CLOCK_REFERENCE: dict[str, Any] = {
     "activation": "relu",
     "optimizer": "adam",
     "learning_rate": 0.001,
+    "lr_schedule": "constant",
     "beta_1": 0.9,
     "regularizer": "none",
     "dropout": 0.2,
@@ -76,15 +77,15 @@ CLOCK_REFERENCE: dict[str, Any] = {
 CLOCK_REFERENCE_PARAMS: dict[str, Any] = {k: v for k, v in CLOCK_REFERENCE.items() if k != "model"}
 
 # A second starting point: the reference backbone under two sin/cos pairs (hour and minute hand)
-# at Adam 3e-3. Two GPU loans measured one-change variants of the reference on the photo-style set
-# at 64 px (benchmarks/clock_gpu.py, BENCHMARKS.md): two pairs beat hour classes + minute sin/cos
-# (55.6 min test error against 103.7 after 25 epochs, 1e-3 both), and 3e-3 then more than halved
-# the two pairs' error (23.2 and 21.6 min in two runs of 35-40 epochs, against 55.7 at 1e-3).
+# at Adam 3e-3 with a cosine decay. Each choice is the best of the one-change variants measured
+# on the GPU loans (benchmarks/clock_gpu.py; the numbers are in BENCHMARKS.md, "Clock seed").
 CLOCK_TWO_HANDS_PARAMS: dict[str, Any] = {
     **{k: v for k, v in CLOCK_REFERENCE_PARAMS.items() if k != "minute_head"},
     "head": "periodic",
     "pairs": 2,
     "learning_rate": 0.003,
+    "lr_schedule": "cosine",
+    "warmup_epochs": 0,
 }
 
 CLOCK = StudyFamily(
@@ -97,8 +98,8 @@ CLOCK = StudyFamily(
     budget={"epochs": 20, "val_size": 0.1},
     pruner="hyperband",
     seeds=(CLOCK_TWO_HANDS_PARAMS,),
-    # Every head stays near chance (about 180 min) for its first 3-4 epochs (BENCHMARKS.md, the
-    # GPU learning curves): a pruning decision before epoch 5 would be a coin flip.
+    # Every head stays near chance for its first epochs (BENCHMARKS.md, the GPU learning curves):
+    # an earlier pruning decision would be a coin flip.
     min_epochs=5,
     task="clock",
     objective="mean validation common-sense error (minutes)",

@@ -64,6 +64,10 @@ class Task:
             return f"test accuracy {metrics['test_accuracy']:.4f}"
         return "not tested"
 
+    def summary_notes(self, study: optuna.Study, best: optuna.trial.FrozenTrial) -> list[str]:
+        """Lines the launch and status summaries end with (none by default)."""
+        return []
+
     def upload_artifacts(self, trial: optuna.Trial, trainer: Trainer, *, tested: bool) -> None:
         """Learning curves for every trial that ran an epoch, plus :meth:`extra_artifacts`.
 

@@ -46,9 +46,19 @@ class ClockTask(Task):
         return f"{value:.2f} min"
 
     def test_line(self, metrics: dict[str, Any]) -> str:
-        if metrics.get("test_mean") is not None:
-            return f"test error {metrics['test_mean']:.2f} min mean, {metrics['test_median']:.2f} median"
-        return "not tested"
+        if metrics.get("test_mean") is None:
+            return "not tested"
+        line = f"test error {metrics['test_mean']:.2f} min mean, {metrics['test_median']:.2f} median"
+        if metrics.get("test_within_10") is not None:
+            line += f", {metrics['test_within_10']:.0%} within 10 min"
+        return line
+
+    def summary_notes(self, study: optuna.Study, best: optuna.trial.FrozenTrial) -> list[str]:
+        sheet = artifacts.find_artifact(best, study._storage, artifacts.CONTACT_SHEET)
+        if sheet is None:
+            return []
+        path = artifacts.study_artifact_dir(study) / sheet
+        return [f"test photos of trial #{best.number}, predicted / true time: {path} ({artifacts.CONTACT_SHEET})"]
 
     def extra_artifacts(self, trial: optuna.Trial, trainer: Trainer) -> None:
         s = trainer.splits

@@ -27,13 +27,13 @@ class ClockValidation(keras.callbacks.Callback):
     def __init__(self, trainer: "ClockTrainer") -> None:
         super().__init__()
         self.trainer = trainer
-        self.summary: dict[str, float] = {}
+        self.summaries: list[dict[str, float]] = []  # one per epoch
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         s = self.trainer.splits
-        self.summary = error_summary(common_sense_error(s.y_val, self.trainer.predict_minutes(s.x_val)))
+        self.summaries.append(error_summary(common_sense_error(s.y_val, self.trainer.predict_minutes(s.x_val))))
         if logs is not None:
-            logs["val_error"] = self.summary["mean"]
+            logs["val_error"] = self.summaries[-1]["mean"]
 
 
 class ClockTrainer(Trainer):
@@ -57,9 +57,12 @@ class ClockTrainer(Trainer):
         outputs = self.model.predict(x, batch_size=256, verbose=0)
         return self.head.decode(outputs)
 
-    def validation_summary(self) -> dict[str, float]:
+    def validation_summary(self, epoch: int | None = None) -> dict[str, float]:
         check = self._check
-        return {f"val_{k}": v for k, v in check.summary.items()} if check else {}
+        if check is None or not check.summaries:
+            return {}
+        summary = check.summaries[epoch - 1 if epoch else -1]
+        return {f"val_{k}": v for k, v in summary.items()}
 
     test_minutes: np.ndarray | None = None  # the test predictions, once evaluate_test has run
 

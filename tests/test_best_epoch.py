@@ -1,0 +1,121 @@
+"""Best-epoch scoring, learning-rate schedules and the per-trial time limit.
+
+A trial's value is its best validation error over the epochs it ran (pruning still sees every
+epoch); its test numbers and model are the best epoch's; export records that epoch and the
+learning rates up to it, and ``train`` replays them. A study created before this scoring keeps
+scoring by the last epoch when resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from conftest import TINY, cli, pins
+from datasets import Splits
+from search.training import ClassifierTrainer, cosine_rate
+
+MLP = {
+    "model": "mlp", "hidden_units": [32], "initializer": "glorot_uniform", "activation": "relu",
+    "optimizer": "sgd", "learning_rate": 0.05, "regularizer": "none", "dropout": 0.0, "batch_norm": False,
+    "batch_size": 32, "seed": 0,
+}
+
+
+def _noisy_splits(n: int = 600) -> Splits:
+    """Two separable blobs plus label noise in validation: validation accuracy wanders by epoch."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 3 * n)
+    x = (rng.normal(size=(3 * n, 4, 4)) + y[:, None, None] * 0.6).astype("float32")
+    return Splits(x[:n], y[:n], x[n : 2 * n], y[n : 2 * n], x[2 * n :], y[2 * n :], n_classes=2, source="blobs")
+
+
+def test_cosine_rate_warms_up_then_decays_towards_zero() -> None:
+    rates = [cosine_rate(0.1, e, 10, warmup=2) for e in range(10)]
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(rates[2:], rates[3:]))
+    assert 0 < rates[-1] < 0.01
+    assert cosine_rate(0.1, 0, 10) == 0.1
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "plateau"])
+def test_the_trainer_records_every_epochs_rate_and_restores_the_best_epoch(schedule: str) -> None:
+    splits = _noisy_splits()
+    trainer = ClassifierTrainer({**MLP, "epochs": 8, "lr_schedule": schedule}, splits)
+    trainer.fit()
+    record = trainer.record
+    assert len(record.learning_rates) == len(record.val_errors) == 8
+    if schedule == "constant":
+        assert record.learning_rates == [pytest.approx(0.05)] * 8
+    if schedule == "cosine":
+        assert record.learning_rates == sorted(record.learning_rates, reverse=True)
+        assert record.learning_rates[-1] < 0.01
+    # The weights the trainer holds now are the best epoch's: their validation error is the minimum.
+    _, accuracy = trainer.model.evaluate(splits.x_val, splits.y_val, verbose=0)
+    assert 1 - accuracy == pytest.approx(min(record.val_errors), abs=1e-6)
+    assert record.best_epoch == int(np.argmin(record.val_errors)) + 1
+
+
+def test_a_replayed_schedule_sets_the_recorded_rates() -> None:
+    trainer = ClassifierTrainer({**MLP, "epochs": 3, "lr_schedule": "plateau"}, _noisy_splits())
+    trainer.fit(with_validation=False, replay=[0.04, 0.02, 0.01])
+    assert trainer.record.learning_rates == [pytest.approx(0.04), pytest.approx(0.02), pytest.approx(0.01)]
+
+
+def _study(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def test_a_trial_is_scored_by_its_best_epoch_and_train_replays_it(storage: str, fashion: Path, tmp_path: Path) -> None:
+    budget = pins("epochs=4", "train_limit=1500", "val_size=500", "lr_schedule=cosine", "warmup_epochs=0", "learning_rate=0.3", "optimizer=sgd")
+    result = cli("launch", "fashion-mlp", "--workers", "1", "--trials", "2", "--storage", storage, *budget)
+    assert result.returncode == 0, result.stderr[-2000:]
+    study = _study(storage, "fashion-mlp")
+    assert study.user_attrs["scoring"] == "best-epoch"
+    for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        curve = [trial.intermediate_values[k] for k in sorted(trial.intermediate_values)]
+        attrs = trial.user_attrs
+        assert len(curve) == attrs["epochs"] == len(attrs["learning_rates"]) == 4
+        assert trial.value == pytest.approx(min(curve)) == pytest.approx(attrs["val_error"])
+        assert attrs["val_error_last"] == pytest.approx(curve[-1])
+        assert curve[attrs["best_epoch"] - 1] == pytest.approx(min(curve))
+        assert attrs["learning_rates"][0] == pytest.approx(0.3) and attrs["learning_rates"][-1] < 0.3
+
+    out = tmp_path / "best.json"
+    assert cli("export", "fashion-mlp", "--out", str(out), "--storage", storage).returncode == 0
+    entry = json.loads(out.read_text())["trials"][0]
+    best = study.trials[entry["trial"]].user_attrs
+    assert entry["config"]["best_epoch"] == best["best_epoch"]
+    assert entry["config"]["learning_rates"] == best["learning_rates"][: best["best_epoch"]]
+    result = cli("train", str(out), "--out", str(tmp_path / "model"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["epochs"] == best["best_epoch"]
+
+
+def test_a_study_made_before_best_epoch_scoring_keeps_last_epoch_scoring(storage: str, fashion: Path) -> None:
+    assert cli("launch", "fashion-mlp", "--workers", "0", "--storage", storage).returncode == 0
+    study = _study(storage, "fashion-mlp")
+    # Earlier versions wrote no "scoring" attribute; Optuna cannot delete one, and None reads the same.
+    study.set_user_attr("scoring", None)
+    result = cli("launch", "fashion-mlp", "--workers", "1", "--trials", "1", "--storage", storage,
+                 *pins(*TINY[1:], "epochs=3", "learning_rate=0.3", "optimizer=sgd"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    trial = _study(storage, "fashion-mlp").trials[0]
+    curve = [trial.intermediate_values[k] for k in sorted(trial.intermediate_values)]
+    assert trial.value == pytest.approx(curve[-1])
+
+
+def test_a_trial_past_its_time_limit_ends_scored_by_its_best_epoch(storage: str, fashion: Path) -> None:
+    result = cli("launch", "fashion-mlp", "--workers", "1", "--trials", "1", "--trial-timeout", "0.001",
+                 "--storage", storage, *pins(*TINY[1:], "epochs=5"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    trial = _study(storage, "fashion-mlp").trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.user_attrs["epochs"] == 1 and trial.user_attrs["config"]["trial_timeout"] == 0.001
+    assert math.isfinite(trial.value)
