@@ -65,55 +65,34 @@ def cnn_space(trial: Any) -> dict[str, Any]:
     }
 
 
+def _textbook(**choices: Any) -> dict[str, Any]:
+    """The training part of a textbook reference: ReLU, no regularizer or batch norm, batch 32,
+    a constant learning rate, plus the network's own ``choices``."""
+    return {"activation": "relu", "regularizer": "none", "batch_norm": False, "batch_size": 32,
+            "lr_schedule": "constant", **choices}
+
+
+def _params(reference: dict[str, Any], derived: tuple[str, ...], **shape: Any) -> dict[str, Any]:
+    """A reference as the trial parameters that produce it: ``shape`` for the keys the space
+    derives from several parameters (``derived``), every other key as it is."""
+    return {**shape, **{k: v for k, v in reference.items() if k != "model" and k not in derived}}
+
+
 # Geron, Hands-On Machine Learning, chapter 10: Flatten-300-100-10, ReLU, plain SGD at 0.01.
 MLP_REFERENCE: dict[str, Any] = {
-    "model": "mlp",
-    "hidden_units": [300, 100],
-    "initializer": "glorot_uniform",
-    "activation": "relu",
-    "optimizer": "sgd",
-    "learning_rate": 0.01,
-    "lr_schedule": "constant",
-    "regularizer": "none",
-    "dropout": 0.0,
-    "batch_norm": False,
-    "batch_size": 32,
+    "model": "mlp", "hidden_units": [300, 100],
+    **_textbook(initializer="glorot_uniform", optimizer="sgd", learning_rate=0.01, dropout=0.0),
 }
-MLP_REFERENCE_PARAMS: dict[str, Any] = {
-    "n_layers": 2, "units_0": 300, "units_1": 100,
-    **{k: MLP_REFERENCE[k] for k in ("initializer", "activation", "optimizer", "learning_rate", "lr_schedule",
-                                     "regularizer", "dropout", "batch_norm", "batch_size")},
-}
+MLP_REFERENCE_PARAMS = _params(MLP_REFERENCE, ("hidden_units",), n_layers=2, units_0=300, units_1=100)
 
 # Geron, chapter 14: 64 7x7, pool, 2 x 128 3x3, pool, 2 x 256 3x3, pool, dense 128-64 with
 # dropout 0.5, He initialisation, Nadam.
 CNN_REFERENCE: dict[str, Any] = {
-    "model": "cnn",
-    "stem_filters": 64,
-    "stem_kernel": 7,
-    "blocks": 2,
-    "block_filters": 128,
-    "convs_per_block": 2,
-    "kernel_size": 3,
-    "dense_units": [128, 64],
-    "initializer": "he_normal",
-    "activation": "relu",
-    "optimizer": "nadam",
-    "learning_rate": 0.001,
-    "lr_schedule": "constant",
-    "beta_1": 0.9,
-    "regularizer": "none",
-    "dropout": 0.5,
-    "batch_norm": False,
-    "batch_size": 32,
+    "model": "cnn", "stem_filters": 64, "stem_kernel": 7, "blocks": 2, "block_filters": 128,
+    "convs_per_block": 2, "kernel_size": 3, "dense_units": [128, 64],
+    **_textbook(initializer="he_normal", optimizer="nadam", learning_rate=0.001, beta_1=0.9, dropout=0.5),
 }
-CNN_REFERENCE_PARAMS: dict[str, Any] = {
-    "n_dense": 2, "dense_0": 128, "dense_1": 64,
-    **{k: CNN_REFERENCE[k] for k in ("stem_filters", "stem_kernel", "blocks", "block_filters",
-                                     "convs_per_block", "kernel_size", "initializer", "activation",
-                                     "optimizer", "learning_rate", "lr_schedule", "beta_1", "regularizer",
-                                     "dropout", "batch_norm", "batch_size")},
-}
+CNN_REFERENCE_PARAMS = _params(CNN_REFERENCE, ("dense_units",), n_dense=2, dense_0=128, dense_1=64)
 
 _DATASETS = {"mnist": "MNIST digits", "fashion": "Fashion-MNIST"}
 
