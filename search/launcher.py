@@ -257,6 +257,17 @@ def print_summary(study: Any, task: Task | None = None) -> None:
     if sampled and best not in sampled:
         top = min(sampled, key=lambda t: t.value)
         print(f"best sampled trial #{top.number}: validation error {task.format_value(top.value)}, {task.test_line(top.user_attrs)}")
+    elif not sampled:  # every sampled trial was pruned: the best of them, as far as it got
+        pruned = [
+            t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+            if t.user_attrs.get(attrs.VAL_ERROR) is not None and not t.user_attrs.get(attrs.REFERENCE)
+        ]
+        if pruned:
+            top = min(pruned, key=lambda t: t.user_attrs[attrs.VAL_ERROR])
+            print(
+                f"best sampled trial #{top.number} (pruned after {top.user_attrs.get(attrs.EPOCHS)} epochs): "
+                f"validation error {task.format_value(top.user_attrs[attrs.VAL_ERROR])}, {task.test_line(top.user_attrs)}"
+            )
     print("config:", json.dumps(attrs_.get(attrs.CONFIG), sort_keys=True))
     for line in task.summary_notes(study, best):
         print(line)

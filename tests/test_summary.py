@@ -31,3 +31,16 @@ def test_clock_summary_speaks_minutes(capsys: pytest.CaptureFixture[str]) -> Non
 def test_classifier_summary_keeps_the_error_rate(capsys: pytest.CaptureFixture[str]) -> None:
     print_summary(_study((0.12184, {"test_accuracy": 0.8689})))
     assert "best trial #0: validation error 0.1218, test accuracy 0.8689" in capsys.readouterr().out
+
+
+def test_when_every_sampled_trial_was_pruned_the_best_of_them_is_shown(capsys: pytest.CaptureFixture[str]) -> None:
+    study = _study((50.0, {"val_mean": 0.0, "test_mean": 52.0, "test_median": 40.0, "seed": True}), family="clock")
+    for number, error in ((1, 170.5), (2, 120.25)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"head": "multi"}, distributions={"head": CategoricalDistribution(["multi"])},
+            state=optuna.trial.TrialState.PRUNED, intermediate_values={5: error},
+            user_attrs={"epochs": 5, "val_error": error, "test_mean": error, "test_median": error},
+        ))
+    print_summary(study)
+    out = capsys.readouterr().out
+    assert "best sampled trial #2 (pruned after 5 epochs): validation error 120.25 min, test error 120.25 min mean" in out

@@ -1,0 +1,65 @@
+"""One clock config trained on ONE CPU thread through the service's own trainer: what a demo trial costs.
+
+Starts from the clock family's seed (two sin/cos pairs, Adam 3e-3, cosine), applies ``--set`` pins,
+trains with the family's validation split and reports every epoch's validation error, seconds per
+epoch, and the test numbers at the best epoch (whose weights the trainer restores). Appends one
+JSON line to ``--out``. Pin it to a core for a clean single-thread cost::
+
+    taskset -c 1 .venv/bin/python benchmarks/clock_cpu.py --set input_size=40 --set filters=16 \\
+        --set batch_size=16 --set augment=light --set epochs=16 --set trial_timeout=220
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", dest="pins", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--data-dir", default="data/clock")
+    parser.add_argument("--name", default=None, help="a label for the result line")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/clock_cpu.jsonl"))
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from search.pins import parse_pins
+    from search.tasks import get_task
+    from studies.clock import CLOCK, CLOCK_TWO_HANDS_PARAMS
+
+    pins = parse_pins(args.pins)
+    config = CLOCK.full_config({"model": "clock", **CLOCK_TWO_HANDS_PARAMS}, {"data_dir": args.data_dir, **pins}, seed=1)
+    task = get_task(CLOCK.task)
+    start = time.perf_counter()
+    trainer = task.trainer(config, task.prepare(config))
+    cpu = time.process_time()
+    trainer.fit()
+    record = trainer.record
+    test = trainer.evaluate_test()
+    result = {
+        "name": args.name or " ".join(args.pins), "pins": pins, "params": trainer.param_count,
+        "val": [round(v, 1) for v in record.val_errors], "best_epoch": record.best_epoch,
+        "train_seconds": round(record.seconds, 1), "train_cpu_seconds": round(time.process_time() - cpu, 1),
+        "test_mean": round(test["test_mean"], 1), "test_median": round(test["test_median"], 1),
+        "test_within_10": round(test["test_within_10"], 3), "wall_seconds": round(time.perf_counter() - start, 1),
+    }
+    print(json.dumps(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "a") as f:
+        f.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
