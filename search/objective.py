@@ -89,8 +89,8 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
         if trainer is not None:
             _record(task, trial, trainer, best=best, test=False)
         raise
-    errors = trainer.record.val_errors
-    value = min(errors) if best else errors[-1]
+    record = trainer.record
+    value = record.val_errors[record.scored_epoch(best) - 1]
     _record(task, trial, trainer, best=best)
     if objective.keep_best_model:
         from search.artifacts import upload_model_if_best
@@ -107,7 +107,7 @@ def _record(task: Task, trial: optuna.Trial, trainer: Trainer, *, best: bool, te
     trial.set_user_attr(attrs.LEARNING_RATES, record.learning_rates)
     epoch = None
     if record.val_errors:
-        epoch = record.best_epoch if best else len(record.val_errors)
+        epoch = record.scored_epoch(best)
         trial.set_user_attr(attrs.VAL_ERROR, record.val_errors[epoch - 1])
         trial.set_user_attr(attrs.VAL_ERROR_LAST, record.val_errors[-1])
         trial.set_user_attr(attrs.BEST_EPOCH, record.best_epoch)

@@ -59,6 +59,10 @@ class EpochRecord(keras.callbacks.Callback):
         """The 1-based epoch with the lowest validation error (the first of equals); 0 before any."""
         return int(np.argmin(self.val_errors)) + 1 if self.val_errors else 0
 
+    def scored_epoch(self, best: bool) -> int:
+        """The 1-based epoch a trial is scored by: its best (best-epoch scoring) or its last."""
+        return self.best_epoch if best else len(self.val_errors)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.seconds += time.perf_counter() - self._start
         self.epochs += 1
