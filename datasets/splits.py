@@ -36,6 +36,23 @@ class Splits:
         return int(self.x_train.shape[1])
 
 
+def validation_count(n: int, val_size: int | float) -> int:
+    """How many of ``n`` images ``val_size`` (a count, or a fraction below 1) takes for validation."""
+    return int(round(val_size * n)) if val_size < 1 else int(val_size)
+
+
+def check_validation_size(n: int, val_size: int | float, minimum: int) -> None:
+    """Before any worker starts: ``val_size`` of a pool of ``n`` leaves ``minimum`` images or more
+    to judge on, and some to train on."""
+    count = validation_count(n, val_size)
+    if count < minimum:
+        raise DataError(
+            f"--set val_size={val_size}: {count} of {n} images; a validation set under {minimum} images judges nothing"
+        )
+    if count >= n:
+        raise DataError(f"--set val_size={val_size}: takes all {n} images of the training pool, leaving none to train on")
+
+
 def validation_split(n: int, val_size: int | float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Return (train, validation) index arrays, disjoint and covering ``range(n)``.
 
@@ -44,7 +61,7 @@ def validation_split(n: int, val_size: int | float, seed: int) -> tuple[np.ndarr
     ``val_size`` is a count, or a fraction when below 1. The test set never enters here: model
     selection sees only these two parts of the training set.
     """
-    n_val = int(round(val_size * n)) if val_size < 1 else int(val_size)
+    n_val = validation_count(n, val_size)
     if not 0 < n_val < n:
         raise DataError(f"validation size {val_size} does not fit a training set of {n}")
     order = np.random.default_rng(seed).permutation(n)

@@ -11,8 +11,14 @@ from models._config import (
     OPTIMIZER_KEYS,
     OPTIMIZERS,
     REGULARIZERS,
+    KEYS,
+    MIN_VALIDATION,
     ConfigError,
+    Key,
     check_config,
+    check_values,
+    describe,
+    key_spec,
 )
 
 __all__ = [
@@ -22,6 +28,12 @@ __all__ = [
     "OPTIMIZERS",
     "OPTIMIZER_KEYS",
     "REGULARIZERS",
+    "KEYS",
+    "MIN_VALIDATION",
     "ConfigError",
+    "Key",
     "check_config",
+    "check_values",
+    "describe",
+    "key_spec",
 ]

@@ -1,12 +1,16 @@
-"""The model part of a trial configuration: which keys a builder reads, and their checks.
+"""The schema of a trial configuration: every key, its type, what the code accepts, what it means.
 
 A configuration is a plain JSON dict (see GUIDE.md). Builders trust it, so everything that
-reaches a builder from outside (an exported file, ``--set``) goes through :func:`check_config`
-first, which names the offending key instead of failing deep inside Keras.
+reaches a builder from outside (``--set``, ``train``'s config and export files, warm starts) is
+checked here first, before anything is written or a worker starts; a message names the key, the
+value and what is allowed. :data:`KEYS` is the one table: the CLI's ``studies FAMILY`` prints it,
+the checks are derived from it. What a key *accepts* can be wider than what a study *searches*
+(``--set filters=24`` is fine though the space offers 16, 32, 64).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_normal")
@@ -22,108 +26,281 @@ CLASS_COUNTS = (12, 24, 48, 72, 144, 360, 720)
 REGRESSION_LOSSES = ("mse", "circular")
 MINUTE_HEADS = ("regression", "classification", "sincos")
 AUGMENTATIONS = ("none", "light", "strong")
-HEAD_KEYS: dict[str, dict[str, Any]] = {
-    "regression": {"regression_loss": REGRESSION_LOSSES},
-    "classification": {"classes": CLASS_COUNTS},
-    "multi": {"minute_head": MINUTE_HEADS},
-    "periodic": {"pairs": (1, 2)},
-}
+DATASETS = ("mnist", "fashion", "clock", "none")
+MODELS = ("mlp", "cnn", "clock")
+# Fewer validation images than this judge nothing: one image is 1% of the error.
+MIN_VALIDATION = 100
 
-# Keys every optimizer choice adds on top of the common ones.
-OPTIMIZER_KEYS: dict[str, dict[str, type]] = {
-    "sgd": {},
-    "momentum": {"momentum": float, "nesterov": bool},
-    "adam": {"beta_1": float},
-    "adamw": {"beta_1": float, "weight_decay": float},
-    "rmsprop": {"rho": float},
-    "nadam": {"beta_1": float},
+# Keys each head type adds (their specs are in KEYS).
+HEAD_KEYS: dict[str, tuple[str, ...]] = {
+    "regression": ("regression_loss",),
+    "classification": ("classes",),
+    "multi": ("minute_head",),
+    "periodic": ("pairs",),
 }
-
-_COMMON: dict[str, Any] = {
-    "model": ("mlp", "cnn", "clock"),
-    "initializer": INITIALIZERS,
-    "activation": ACTIVATIONS,
-    "optimizer": OPTIMIZERS,
-    "learning_rate": float,
-    "regularizer": REGULARIZERS,
-    "dropout": float,
-    "batch_norm": bool,
-    "batch_size": int,
+# Keys each optimizer choice adds on top of the common ones.
+OPTIMIZER_KEYS: dict[str, tuple[str, ...]] = {
+    "sgd": (),
+    "momentum": ("momentum", "nesterov"),
+    "adam": ("beta_1",),
+    "adamw": ("beta_1", "weight_decay"),
+    "rmsprop": ("rho",),
+    "nadam": ("beta_1",),
 }
-_BY_MODEL: dict[str, dict[str, Any]] = {
-    "mlp": {"hidden_units": list},
-    "cnn": {
-        "stem_filters": int,
-        "stem_kernel": int,
-        "blocks": int,
-        "block_filters": int,
-        "convs_per_block": int,
-        "kernel_size": int,
-        "dense_units": list,
-    },
-    "clock": {
-        "head": HEADS,
-        "input_size": int,
-        "augment": AUGMENTATIONS,
-        "conv_blocks": int,
-        "filters": int,
-        "kernel_size": int,
-        "first_stride": int,
-        "pooling": ("max", "avg"),
-        "global_pool": bool,
-        "dense_units": "count",
-    },
+_COMMON = ("model", "initializer", "activation", "optimizer", "learning_rate", "regularizer", "dropout", "batch_norm", "batch_size")
+_BY_MODEL: dict[str, tuple[str, ...]] = {
+    "mlp": ("hidden_units",),
+    "cnn": ("stem_filters", "stem_kernel", "blocks", "block_filters", "convs_per_block", "kernel_size", "dense_units"),
+    "clock": ("head", "input_size", "augment", "conv_blocks", "filters", "kernel_size", "first_stride", "pooling", "global_pool", "dense_units"),
 }
 
 
 class ConfigError(ValueError):
     """A configuration that no model can be built from; the message names the key."""
 
+    def __init__(self, message: str, key: str | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+        self.detail = detail  # what is allowed (and why), without the key and value
 
-def required_keys(config: dict[str, Any]) -> dict[str, Any]:
-    """The keys (with their type or allowed values) that this configuration must have."""
-    spec = dict(_COMMON)
-    spec.update(_BY_MODEL.get(config.get("model"), {}))
-    spec.update(OPTIMIZER_KEYS.get(config.get("optimizer"), {}))
-    if config.get("model") == "clock":
-        spec.update(HEAD_KEYS.get(config.get("head"), {}))
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: ``kind`` is int, float, bool, choice, text, ints (a list of whole
+    numbers), floats (a list of numbers) or size (a count, or a fraction below 1).
+
+    ``low``/``high`` bound numbers (and list items) inclusively, ``above`` exclusively; ``null``:
+    ``None`` is accepted (meaning the default). ``models``: the model types this spec is for
+    (empty: any), where one name means different things (``dense_units``).
+    """
+
+    name: str
+    kind: str
+    doc: str
+    group: str
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    above: float | None = None
+    null: bool = False
+    models: tuple[str, ...] = ()
+    why: str = ""  # said after a rejected value: why the bound is there
+
+    def allowed(self) -> str:
+        """What the key accepts, in words."""
+        if self.kind == "choice":
+            text = "one of " + ", ".join(_json(c) for c in self.choices)
+        elif self.kind == "bool":
+            text = "true or false"
+        elif self.kind == "text":
+            text = "text"
+        elif self.kind == "size":
+            text = f"a count of at least {MIN_VALIDATION}, or a fraction between 0 and 1"
+        else:
+            noun = {"int": "a whole number", "float": "a number", "ints": "a list of whole numbers", "floats": "a list of numbers"}[self.kind]
+            text = noun + self._bounds()
+        return text + (", or null" if self.null else "")
+
+    def _bounds(self) -> str:
+        parts = []
+        if self.above is not None:
+            parts.append(f"above {_num(self.above)}")
+        if self.low is not None and self.high is not None:
+            return f" from {_num(self.low)} to {_num(self.high)}" if not parts else f" {parts[0]}, at most {_num(self.high)}"
+        if self.low is not None:
+            parts.append(f"at least {_num(self.low)}")
+        if self.high is not None:
+            parts.append(f"at most {_num(self.high)}")
+        return (", " if self.kind in ("ints", "floats") else " ") + " and ".join(parts) if parts else ""
+
+    def check(self, value: Any) -> None:
+        """Raise :class:`ConfigError` naming the key, ``value`` and what is allowed."""
+        if not self._accepts(value):
+            detail = f"expected {self.allowed()}" + (f" ({self.why})" if self.why else "")
+            raise ConfigError(f"config key '{self.name}' = {_json(value)}: {detail}", self.name, detail)
+
+    def _accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.null
+        kind = self.kind
+        if kind == "choice":
+            return any(value == c and type(value) is type(c) for c in self.choices)
+        if kind == "bool":
+            return isinstance(value, bool)
+        if kind == "text":
+            return isinstance(value, str) and value != ""
+        if kind == "size":
+            if _is_int(value):
+                return value >= MIN_VALIDATION
+            return _is_number(value) and 0 < value < 1
+        if kind in ("ints", "floats"):
+            item = _is_int if kind == "ints" else _is_number
+            return isinstance(value, list) and all(item(v) and self._in_range(v) for v in value)
+        if kind == "int":
+            return _is_int(value) and self._in_range(value)
+        return _is_number(value) and self._in_range(value)
+
+    def _in_range(self, value: float) -> bool:
+        return (
+            (self.low is None or value >= self.low)
+            and (self.high is None or value <= self.high)
+            and (self.above is None or value > self.above)
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
+
+
+def _num(x: float) -> str:
+    return f"{int(x)}" if float(x).is_integer() else f"{x:g}"
+
+
+def _json(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _keys() -> list[Key]:
+    identity, budget, training = "identity", "budget", "training"
+    mlp, cnn, clock, search = "mlp", "cnn", "clock", "search parameter"
+    keys = [
+        Key("family", "text", "the study family the config belongs to", identity),
+        Key("dataset", "choice", "the data it trains on", identity, choices=DATASETS),
+        Key("model", "choice", "the network type", identity, choices=MODELS),
+        Key("seed", "int", "seed of the weights and the data order (a trial's number by default)", identity, low=0),
+        Key("permute_seed", "int", "seed of a fixed pixel permutation of every image (task two), null: none", identity, low=0, null=True),
+        Key("epochs", "int", "training epochs per trial (the pruner's rungs)", budget, low=1, high=100_000),
+        Key("train_limit", "int", "train on at most this many images, null: all", budget, low=1, null=True),
+        Key("val_size", "size", "validation images carved from the training set (a count, or a fraction below 1)", budget,
+            why=f"a validation set under {MIN_VALIDATION} images judges nothing"),
+        Key("data_dir", "text", "where the data is, null: the family's default", budget, null=True),
+        Key("trial_timeout", "float", "seconds: a trial still training then ends after its epoch, scored by its best", budget, above=0, null=True),
+        Key("best_epoch", "int", "recorded: the epoch a best-epoch study scored; train retrains for that many", budget, low=1, null=True),
+        Key("learning_rates", "floats", "recorded: the learning rate of every epoch, which train replays", budget, low=0, null=True),
+        Key("sleep", "float", "smoke family: seconds each trial sleeps", budget, low=0, high=86_400),
+        Key("x", "float", "smoke family: the point evaluated, (x - 2)^2", "smoke"),
+        Key("initializer", "choice", "weight initializer", training, choices=INITIALIZERS),
+        Key("activation", "choice", "hidden activation", training, choices=ACTIVATIONS),
+        Key("optimizer", "choice", "optimizer", training, choices=OPTIMIZERS),
+        Key("learning_rate", "float", "initial learning rate", training, above=0, high=10),
+        Key("lr_schedule", "choice", "learning rate over the epochs (absent: constant)", training, choices=LR_SCHEDULES),
+        Key("warmup_epochs", "int", "cosine schedule: epochs of linear warm-up", training, low=0, high=1000),
+        Key("momentum", "float", "SGD momentum", training, low=0, high=1),
+        Key("nesterov", "bool", "Nesterov momentum", training),
+        Key("beta_1", "float", "Adam-family first-moment decay", training, low=0, high=0.999999),
+        Key("weight_decay", "float", "AdamW decoupled weight decay", training, low=0, high=1),
+        Key("rho", "float", "RMSprop decay", training, low=0, high=0.999999),
+        Key("regularizer", "choice", "weight penalty", training, choices=REGULARIZERS),
+        Key("reg_strength", "float", "weight penalty factor", training, low=0, high=10),
+        Key("dropout", "float", "dropout rate of the dense layers", training, low=0, high=0.99),
+        Key("batch_norm", "bool", "batch normalisation after each layer", training),
+        Key("batch_size", "int", "photos or images per gradient step", training, low=1, high=65_536),
+        Key("hidden_units", "ints", "units of each hidden layer", mlp, low=1, high=100_000, models=(mlp,)),
+        Key("stem_filters", "int", "filters of the first convolution", cnn, low=1, high=4096, models=(cnn,)),
+        Key("stem_kernel", "int", "kernel of the first convolution", cnn, low=1, high=28, models=(cnn,)),
+        Key("blocks", "int", "convolution blocks after the stem, each ending in a 2 x 2 pooling", cnn, low=1, high=3, models=(cnn,),
+            why="28 px halve after the stem and after every block: three blocks leave 1 x 1"),
+        Key("block_filters", "int", "filters of the first block (doubling per block)", cnn, low=1, high=4096, models=(cnn,)),
+        Key("convs_per_block", "int", "convolutions per block", cnn, low=1, high=8, models=(cnn,)),
+        Key("kernel_size", "int", "kernel of the block convolutions", cnn, low=1, high=28, models=(cnn,)),
+        Key("dense_units", "ints", "units of each dense layer before the output", cnn, low=1, high=100_000, models=(cnn,)),
+        Key("head", "choice", "how the time is read out", clock, choices=HEADS, models=(clock,)),
+        Key("regression_loss", "choice", "regression head: its loss", clock, choices=REGRESSION_LOSSES, models=(clock,)),
+        Key("classes", "choice", "classification head: time classes over 12 hours", clock, choices=CLASS_COUNTS, models=(clock,)),
+        Key("minute_head", "choice", "multi head: the minute output beside the 12 hour classes", clock, choices=MINUTE_HEADS, models=(clock,)),
+        Key("pairs", "choice", "periodic head: sin/cos pairs (1: the time, 2: hour and minute hand)", clock, choices=(1, 2), models=(clock,)),
+        Key("input_size", "int", "side in pixels the photos are resized to", clock, low=8, high=512, models=(clock,),
+            why="the clock model needs at least 8 px"),
+        Key("augment", "choice", "label-preserving augmentation in training", clock, choices=AUGMENTATIONS, models=(clock,)),
+        Key("conv_blocks", "int", "convolution blocks of the backbone", clock, low=1, high=12, models=(clock,)),
+        Key("filters", "int", "filters of the first block (doubling per block, at most 256)", clock, low=1, high=1024, models=(clock,)),
+        Key("kernel_size", "int", "kernel of every convolution", clock, low=1, high=15, models=(clock,)),
+        Key("first_stride", "int", "stride of the first convolution", clock, low=1, high=4, models=(clock,)),
+        Key("pooling", "choice", "pooling after each block", clock, choices=("max", "avg"), models=(clock,)),
+        Key("global_pool", "bool", "global average pooling (false: flatten)", clock, models=(clock,)),
+        Key("dense_units", "int", "units of the dense layer before the head (0: none)", clock, low=0, high=100_000, models=(clock,)),
+        # Search parameters that derive a config key: pinnable, never stored in a config.
+        Key("n_layers", "int", "MLP: hidden layers (derives hidden_units)", search, low=1, high=16),
+        Key("n_dense", "int", "CNN: dense layers (derives dense_units)", search, low=0, high=8),
+    ]
+    keys += [Key(f"units_{i}", "int", f"MLP: units of hidden layer {i}", search, low=1, high=100_000) for i in range(16)]
+    keys += [Key(f"dense_{i}", "int", f"CNN: units of dense layer {i}", search, low=1, high=100_000) for i in range(8)]
+    return keys
+
+
+KEYS: tuple[Key, ...] = tuple(_keys())
+SEARCH_PARAMETER = "search parameter"
+
+
+def key_spec(name: str, model: str | None = None) -> Key | None:
+    """The spec of ``name`` for a config of ``model`` (``None``: the first spec of that name)."""
+    specs = [k for k in KEYS if k.name == name]
+    for spec in specs:
+        if model is None or not spec.models or model in spec.models:
+            return spec
+    return specs[0] if specs and model not in MODELS else None
+
+
+def required_keys(config: dict[str, Any]) -> tuple[str, ...]:
+    """The keys a model can only be built with, for this config's model, optimizer, head, regularizer."""
+    model = config.get("model")
+    keys = list(_COMMON) + list(_BY_MODEL.get(model, ())) + list(OPTIMIZER_KEYS.get(config.get("optimizer"), ()))
+    if model == "clock":
+        keys += HEAD_KEYS.get(config.get("head"), ())
     if config.get("regularizer", "none") != "none":
-        spec["reg_strength"] = float
-    return spec
+        keys.append("reg_strength")
+    return tuple(keys)
 
 
-def check_config(config: Any) -> dict[str, Any]:
-    """Return ``config`` if a model can be built from it, else raise :class:`ConfigError`."""
+def check_values(config: dict[str, Any], *, strict: bool = False, model: str | None = None) -> None:
+    """Check every key ``config`` holds against its spec; ``strict``: an unknown key is an error.
+
+    ``model`` says which model's meaning of a shared name applies (default: ``config['model']``).
+    """
+    model = model or config.get("model")
+    for name, value in config.items():
+        spec = key_spec(name, model)
+        if spec is None:
+            if strict:
+                raise ConfigError(f"config key '{name}' is not a key Clockwork knows (see: python -m search studies FAMILY)", name)
+            continue
+        spec.check(value)
+
+
+def check_config(config: Any, *, strict: bool = False) -> dict[str, Any]:
+    """Return ``config`` if a model can be built from it, else raise :class:`ConfigError`.
+
+    Every key it holds is checked against :data:`KEYS`; the keys its model type needs must be there.
+    """
     if not isinstance(config, dict):
         raise ConfigError(f"a config must be a JSON object, not {type(config).__name__}")
-    for key, kind in required_keys(config).items():
+    if "model" in config:
+        key_spec("model").check(config["model"])
+    for key in required_keys(config):
         if key not in config:
-            raise ConfigError(f"config key '{key}' is missing")
-        value = config[key]
-        if isinstance(kind, tuple):
-            if value not in kind:
-                raise ConfigError(f"config key '{key}' is {value!r}; expected one of {list(kind)}")
-        elif kind is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"config key '{key}' must be a number, not {value!r}")
-        elif kind is int:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"config key '{key}' must be a positive integer, not {value!r}")
-        elif kind == "count":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"config key '{key}' must be a whole number (0 or more), not {value!r}")
-        elif kind is bool:
-            if not isinstance(value, bool):
-                raise ConfigError(f"config key '{key}' must be true or false, not {value!r}")
-        elif kind is list:
-            if not isinstance(value, list) or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
-            ):
-                raise ConfigError(f"config key '{key}' must be a list of positive integers, not {value!r}")
-    if not 0.0 <= config["dropout"] < 1.0:
-        raise ConfigError(f"config key 'dropout' must be in [0, 1), not {config['dropout']!r}")
-    if config.get("lr_schedule", "constant") not in LR_SCHEDULES:
-        raise ConfigError(f"config key 'lr_schedule' is {config['lr_schedule']!r}; expected one of {list(LR_SCHEDULES)}")
-    if config["learning_rate"] <= 0:
-        raise ConfigError(f"config key 'learning_rate' must be positive, not {config['learning_rate']!r}")
+            raise ConfigError(f"config key '{key}' is missing", key)
+    check_values(config, strict=strict)
     return config
+
+
+def describe(names: list[str], model: str | None, defaults: dict[str, Any], searched: dict[str, str]) -> list[str]:
+    """Lines of a table: key, what it accepts, what the study searches, its default, its meaning."""
+    rows = [("key", "accepts", "searched", "default", "meaning")]
+    for name in names:
+        spec = key_spec(name, model)
+        if spec is None:
+            continue
+        default = _json(defaults[name]) if name in defaults else "-"
+        rows.append((name, spec.allowed(), searched.get(name, "-"), default, spec.doc))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+

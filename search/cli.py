@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from datasets import DataError
 from search.errors import UserError
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("studies", help="list the study families")
+    p = sub.add_parser("studies", help="list the study families, or one family's config keys")
+    p.add_argument("family", nargs="?", help="print this family's keys: what each accepts, what the study searches, its default")
 
     p = sub.add_parser("launch", help="create or resume a study and run parallel workers on it")
     p.add_argument("family", help="study family, see `studies`")
@@ -137,21 +139,45 @@ def _url(args: argparse.Namespace) -> Location:
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
+    if args.family:
+        return _print_family_keys(get_family(args.family))
     width = max(len(n) for n in FAMILIES)
     for name, family in FAMILIES.items():
         print(f"{name:<{width}}  {family.summary}")
     return 0
 
 
+def _print_family_keys(family: Any) -> int:
+    """The family's config keys from the schema (models._config.KEYS), with the space's ranges."""
+    from models import KEYS, describe, key_spec
+    from search.pins import known_keys, sample_space, searched_text
+
+    known = known_keys(family)
+    _, distributions = sample_space(family)
+    model = family.reference.get("model")
+    searched = {name: searched_text(d, key_spec(name, model)) for name, d in distributions.items()}
+    defaults = {**family.reference_params, **family.reference, **family.budget_defaults()}
+    names = list(dict.fromkeys(k.name for k in KEYS if k.name in known))
+    print(f"{family.name}: {family.summary}")
+    print(f"objective: {family.objective}; default = the reference network (trial 0) and the family's budget; --set KEY=VALUE pins any key")
+    for line in describe(names, model, defaults, searched):
+        print(line.rstrip())
+    return 0
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from search.launcher import run_launch
     from search.pins import check_pins, parse_pins
-    from search.study import create_study, warm_start
+    from search.study import create_study, warm_start, warm_start_params
     from search.tasks import task_of
 
     family = get_family(args.family)
     if args.workers < 0 or args.trials < 1:
         raise UserError("--workers must be 0 or more and --trials at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UserError(f"--timeout {args.timeout:g}: expected a positive number of seconds")
+    if args.sampler_seed is not None and args.sampler_seed < 0:
+        raise UserError(f"--sampler-seed {args.sampler_seed}: expected a whole number, at least 0")
     pin_args = list(args.pins)
     if args.trial_timeout is not None:
         if args.trial_timeout <= 0:
@@ -162,9 +188,11 @@ def cmd_launch(args: argparse.Namespace) -> int:
     task_of(family).check_data(family, pins)
     url = _url(args)
     name = args.study_name or family.name
+    # Everything is checked before the study is created: a rejected launch writes nothing.
+    start = warm_start_params(args.warm_start, url, family) if args.warm_start else []
     study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed)
-    if args.warm_start:
-        warm_start(study, args.warm_start, url)
+    if start:
+        warm_start(study, args.warm_start, start)
     if args.workers == 0:
         print(f"study {name} is ready in {url}; start workers with: python -m search worker {name} --storage '{url}' --trials {args.trials}")
         return 0

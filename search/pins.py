@@ -61,27 +61,63 @@ class PinnedTrial:
         return self._trial.suggest_int(name, low, high, log=log)
 
 
-def known_keys(family: Any, samples: int = 64) -> set[str]:
-    """Every key ``--set`` may name for ``family``: params and config keys over many samples.
+def sample_space(family: Any, samples: int = 64) -> tuple[set[str], dict[str, Any]]:
+    """The config keys ``family``'s space returns and the distribution of every parameter it asks.
 
     Define-by-run spaces have no static list of their dimensions, so sample the space in memory
     (no training, milliseconds) and collect what it asks for and what it returns.
     """
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    keys: set[str] = set(family.budget_defaults()) | {"seed"}
+    keys: set[str] = set()
+    distributions: dict[str, Any] = {}
     for _ in range(samples):
         trial = study.ask()
         keys |= set(family.space(trial))
-        keys |= set(trial.params)
+        distributions.update(trial.distributions)
         study.tell(trial, 0.0)
-    keys |= set(family.reference) | set(family.reference_params)
-    return keys
+    return keys, distributions
+
+
+def known_keys(family: Any, samples: int = 64) -> set[str]:
+    """Every key ``--set`` may name for ``family``: params and config keys over many samples."""
+    keys, distributions = sample_space(family, samples)
+    keys |= set(distributions) | set(family.budget_defaults()) | {"seed"}
+    return keys | set(family.reference) | set(family.reference_params)
+
+
+def searched_text(distribution: Any, spec: Any = None) -> str:
+    """An Optuna distribution in a few characters: ``16|32|64``, ``0.0001..0.1 log``, ``1..4``;
+    ``every choice`` when it offers all that the key's ``spec`` accepts."""
+    from optuna.distributions import CategoricalDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        if spec is not None and spec.kind == "choice" and set(distribution.choices) == set(spec.choices):
+            return "every choice"
+        return "|".join(json.dumps(c) for c in distribution.choices)
+    text = f"{distribution.low:g}..{distribution.high:g}"
+    return text + (" log" if distribution.log else "")
 
 
 def check_pins(family: Any, pins: dict[str, Any]) -> None:
-    unknown = sorted(set(pins) - known_keys(family))
+    """Every pin names a key of ``family`` and holds a value its schema accepts (models._config).
+
+    Only values are checked: keys a pin makes necessary (``optimizer=momentum`` needs ``momentum``)
+    are the space's to ask for.
+    """
+    from models import ConfigError, key_spec
+
+    known = known_keys(family)
+    unknown = sorted(set(pins) - known)
     if unknown:
         raise UserError(
-            f"--set {unknown[0]}: not a key of study family {family.name}; "
-            f"known keys: {', '.join(sorted(known_keys(family)))}"
+            f"--set {unknown[0]}: not a key of study family {family.name}; known keys: {', '.join(sorted(known))}"
         )
+    model = family.reference.get("model")
+    for key, value in pins.items():
+        spec = key_spec(key, model)
+        try:
+            if spec is None:
+                raise ConfigError(f"{key} has no schema entry", key, "a key Clockwork knows")
+            spec.check(value)
+        except ConfigError as exc:
+            raise UserError(f"--set {key}={json.dumps(value)}: {exc.detail}") from None

@@ -17,21 +17,16 @@ log = logging.getLogger(__name__)
 
 
 def check_full_config(config: dict[str, Any]) -> None:
-    """Check the whole trial config, naming the first bad key, before TensorFlow is imported."""
-    for key in ("family", "dataset"):
+    """Check the whole trial config against the schema (models._config), naming the first bad key,
+    before TensorFlow is imported. Budget keys the file lacks take their defaults."""
+    for key in ("family", "dataset", "epochs", "val_size"):
         if key not in config:
             raise UserError(f"config key '{key}' is missing")
     get_family(config["family"])
-    for key in ("epochs", "val_size"):
-        if key not in config:
-            raise UserError(f"config key '{key}' is missing")
-    if not isinstance(config["epochs"], int) or isinstance(config["epochs"], bool) or config["epochs"] < 1:
-        raise UserError(f"config key 'epochs' must be a positive integer, not {config['epochs']!r}")
-    unknown_budget = set(BUDGET_DEFAULTS) - set(config)
-    for key in sorted(unknown_budget):
+    for key in sorted(set(BUDGET_DEFAULTS) - set(config)):
         config[key] = BUDGET_DEFAULTS[key]
     try:
-        check_config(config)
+        check_config(config, strict=True)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
 

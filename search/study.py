@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -116,11 +117,12 @@ def worker_sampler(study: optuna.Study, index: int) -> optuna.samplers.BaseSampl
     return make_sampler(study.user_attrs.get(attrs.SAMPLER, "tpe"), None if seed is None else int(seed) + index)
 
 
-def warm_start(study: optuna.Study, source: str, location: str | Location, top: int = 3) -> int:
-    """Enqueue the parameters of the best ``top`` trials of ``source`` into ``study``; return how many.
+def warm_start_params(source: str, location: str | Location, family: StudyFamily, top: int = 3) -> list[dict[str, Any]]:
+    """The parameters of the best ``top`` trials of ``source``, checked against ``family``'s schema.
 
-    ``source`` is a study in the same storage, or an export file (``export --out FILE``). The
-    trials start with those parameters; keys the new study's family does not have are ignored.
+    ``source`` is a study in the same storage, or an export file (``export --out FILE``). Keys the
+    family does not have are dropped (a warm start may cross families); read before the new study
+    is created, so a bad source leaves nothing behind.
     """
     path = Path(source)
     if path.suffix == ".json" or path.is_file():
@@ -134,11 +136,30 @@ def warm_start(study: optuna.Study, source: str, location: str | Location, top: 
         if not all(isinstance(p, dict) for p in params):
             raise UserError(f"{path} has no trial parameters to start from (export it again with this version)")
     else:
-        earlier = open_study(location, source, heartbeat=False)
+        from storage import StorageError
+
+        try:
+            earlier = open_study(location, source, heartbeat=False)
+        except (StorageError, UserError) as exc:
+            raise UserError(f"--warm-start {source}: not an export file, and {exc}") from None
         done = sorted(earlier.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.value)
         if not done:
             raise UserError(f"study {source!r} has no completed trial to start from")
         params = [t.params for t in done[:top]]
+    from search.pins import check_pins, known_keys
+
+    known = known_keys(family)
+    params = [{k: v for k, v in p.items() if k in known} for p in params]
+    for p in params:
+        try:
+            check_pins(family, p)
+        except UserError as exc:
+            raise UserError(f"--warm-start {source}: {str(exc).removeprefix('--set ')}") from None
+    return params
+
+
+def warm_start(study: optuna.Study, source: str, params: list[dict[str, Any]]) -> int:
+    """Enqueue ``params`` (from :func:`warm_start_params`) into ``study``; return how many."""
     for p in params:
         study.enqueue_trial(p, user_attrs={attrs.SEED: True, attrs.WARM_START: source}, skip_if_exists=True)
     log.info("enqueued the best %d trial(s) of %s into study %s", len(params), source, study.study_name)

@@ -94,10 +94,10 @@ GOOD = {
 @pytest.mark.parametrize(
     "change,fragment",
     [
-        ({"hidden_units": None}, "'hidden_units' must be a list"),
-        ({"learning_rate": "fast"}, "'learning_rate' must be a number"),
-        ({"activation": "relu6"}, "'activation' is 'relu6'"),
-        ({"epochs": "3"}, "'epochs' must be a positive integer"),
+        ({"hidden_units": None}, "config key 'hidden_units' = null: expected a list of whole numbers"),
+        ({"learning_rate": "fast"}, "config key 'learning_rate' = \"fast\": expected a number above 0"),
+        ({"activation": "relu6"}, "config key 'activation' = \"relu6\": expected one of"),
+        ({"epochs": "3"}, "config key 'epochs' = \"3\": expected a whole number from 1"),
         ({"family": "fashion-rnn"}, "unknown study family 'fashion-rnn'"),
     ],
 )

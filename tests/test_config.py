@@ -41,13 +41,13 @@ def test_reference_configs_pass_the_check() -> None:
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"learning_rate": None}, "'learning_rate' must be a number"),
-        ({"activation": "sigmoidal"}, "'activation' is 'sigmoidal'"),
-        ({"hidden_units": [300, "x"]}, "'hidden_units' must be a list of positive integers"),
-        ({"batch_size": 0}, "'batch_size' must be a positive integer"),
-        ({"batch_norm": "yes"}, "'batch_norm' must be true or false"),
+        ({"learning_rate": None}, r"'learning_rate' = null: expected a number above 0"),
+        ({"activation": "sigmoidal"}, r"'activation' = \"sigmoidal\": expected one of \"relu\""),
+        ({"hidden_units": [300, "x"]}, r"'hidden_units' = \[300, \"x\"\]: expected a list of whole numbers"),
+        ({"batch_size": 0}, r"'batch_size' = 0: expected a whole number from 1"),
+        ({"batch_norm": "yes"}, r"'batch_norm' = \"yes\": expected true or false"),
         ({"optimizer": "momentum"}, "'momentum' is missing"),
-        ({"dropout": 1.5}, "'dropout' must be in"),
+        ({"dropout": 1.5}, r"'dropout' = 1.5: expected a number from 0 to 0.99"),
     ],
 )
 def test_bad_configs_name_the_key(change: dict, message: str) -> None:

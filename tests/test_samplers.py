@@ -71,4 +71,5 @@ def test_warm_start_enqueues_the_best_trials_of_a_study_or_an_export_file(storag
 
 def test_warm_start_from_a_study_that_is_not_there_is_one_clear_line(storage: str) -> None:
     result = cli("launch", "smoke", "--workers", "0", "--warm-start", "nope", "--storage", storage)
-    assert result.returncode == 2 and "no study named 'nope'" in result.stderr
+    assert result.returncode == 2 and result.stderr.startswith("clockwork: error: --warm-start nope: not an export file")
+    assert not Path(storage.removeprefix("sqlite:///")).exists()  # rejected before the study was created

@@ -22,7 +22,12 @@ class ClassificationTask(Task):
     name = "classification"
 
     def check_data(self, family: StudyFamily, pins: dict[str, Any]) -> None:
-        load_images(family.dataset, pins.get("data_dir"))
+        from datasets.splits import check_validation_size
+        from models import MIN_VALIDATION
+
+        images = load_images(family.dataset, pins.get("data_dir"))
+        val_size = pins.get("val_size", family.budget_defaults()["val_size"])
+        check_validation_size(len(images.x_train), val_size, MIN_VALIDATION)
 
     def prepare(self, config: dict[str, Any]) -> Splits:
         import numpy as np

@@ -24,9 +24,14 @@ class ClockTask(Task):
     error_label = "validation error (minutes)"
 
     def check_data(self, family: StudyFamily, pins: dict[str, Any]) -> None:
-        from datasets.clock import load_clock_files
+        from datasets.clock import load_clock_files, test_split
+        from datasets.splits import check_validation_size
+        from models import MIN_VALIDATION
 
-        load_clock_files(pins.get("data_dir") or DEFAULT_DATA_DIR)  # checks every file, resizes nothing
+        images, _, _ = load_clock_files(pins.get("data_dir") or DEFAULT_DATA_DIR)  # checks every file, resizes nothing
+        _, pool = test_split(len(images))
+        val_size = pins.get("val_size", family.budget_defaults()["val_size"])
+        check_validation_size(len(pool), val_size, MIN_VALIDATION)
 
     def prepare(self, config: dict[str, Any]) -> Splits:
         """Clock photos at the config's input size (resized once, cached on disk); labels in minutes."""
