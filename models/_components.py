@@ -27,7 +27,7 @@ def activation(config: dict[str, Any]) -> keras.layers.Layer:
 
 
 def optimizer(config: dict[str, Any]) -> keras.optimizers.Optimizer:
-    name, lr = config["optimizer"], config["learning_rate"]
+    name, lr = config["optimizer"], float(config["learning_rate"])  # JSON may give an int
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=lr)
     if name == "momentum":

@@ -191,7 +191,7 @@ def _keys() -> list[Key]:
         Key("initializer", "choice", "weight initializer", training, choices=INITIALIZERS),
         Key("activation", "choice", "hidden activation", training, choices=ACTIVATIONS),
         Key("optimizer", "choice", "optimizer", training, choices=OPTIMIZERS),
-        Key("learning_rate", "float", "initial learning rate", training, above=0, high=10),
+        Key("learning_rate", "float", "initial learning rate", training, above=0),
         Key("lr_schedule", "choice", "learning rate over the epochs (absent: constant)", training, choices=LR_SCHEDULES),
         Key("warmup_epochs", "int", "cosine schedule: epochs of linear warm-up", training, low=0, high=1000),
         Key("momentum", "float", "SGD momentum", training, low=0, high=1),
@@ -248,6 +248,17 @@ def key_spec(name: str, model: str | None = None) -> Key | None:
         if model is None or not spec.models or model in spec.models:
             return spec
     return specs[0] if specs and model not in MODELS else None
+
+
+def as_floats(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with whole numbers of number keys as floats (``learning_rate=10`` from JSON is an
+    int, which Keras' optimizers refuse); a copy, other values untouched."""
+    out = dict(config)
+    for name, value in config.items():
+        spec = key_spec(name)
+        if spec is not None and spec.kind == "float" and _is_int(value):
+            out[name] = float(value)
+    return out
 
 
 def required_keys(config: dict[str, Any]) -> tuple[str, ...]:

@@ -206,9 +206,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from search.pins import parse_pins
     from search.worker import run_worker
 
+    from search.worker import RepeatedFailure
+
     pins = parse_pins(args.pins)
     try:
         ran = run_worker(_url(args), args.study, args.trials, pins, args.threads, args.index)
+    except RepeatedFailure as exc:
+        print(f"clockwork: error: {exc}", file=sys.stderr)
+        return RepeatedFailure.exit_code
     except KeyboardInterrupt:
         log.warning("worker stopped by a signal; its running trial was recorded as FAIL")
         return 130

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
 STOP_GRACE_SECONDS = 60
 WORKER_STOPPED = 130  # a worker's exit code after SIGINT or SIGTERM (`python -m search worker`)
+WORKER_REPEATED_FAILURE = 3  # a worker's exit code when the study's last trials failed alike (search.worker.RepeatedFailure)
 PROC_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
@@ -126,6 +127,7 @@ def run_launch(
     study = open_study(where, study_name, heartbeat=False)
     task = task_of_study(study)
     stopping = timed_out = False
+    repeated: str | None = None  # the error every recent trial failed with, once a worker saw it
     deadline = time.monotonic() + timeout if timeout else None
 
     def stop(signum: int, frame: Any) -> None:
@@ -140,13 +142,19 @@ def run_launch(
                 # its trial RUNNING, and a slot of the budget, forever. Fail and requeue it now.
                 end_orphaned_trials(study, [p.pid for p, _ in procs if p.poll() not in (None, 0)], retry=True)
             _update(bar, study, task)
+            repeated = next((_error_line(path) for p, path in procs if p.poll() == WORKER_REPEATED_FAILURE), None)
+            if repeated is not None:
+                raise KeyboardInterrupt
             if deadline is not None and time.monotonic() > deadline:
                 timed_out = True
                 raise KeyboardInterrupt
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         stopping = True
-        reason = f"time limit of {timeout:g} s reached" if timed_out else "interrupted"
+        if repeated is not None:
+            reason = "the config fails every trial"
+        else:
+            reason = f"time limit of {timeout:g} s reached" if timed_out else "interrupted"
         bar.write(f"{reason}: asking workers to end their running trials")
         for proc, _ in procs:
             if proc.poll() is None:
@@ -165,6 +173,12 @@ def run_launch(
         bar.close()
     if ended:
         print(f"{ended} trial(s) left RUNNING by stopped workers were ended as FAIL", file=sys.stderr)
+    if repeated is None:  # every worker may have seen it and exited before the loop looked
+        repeated = next((_error_line(path) for p, path in procs if p.returncode == WORKER_REPEATED_FAILURE), None)
+    if repeated is not None:
+        print_summary(study, task)
+        print(f"clockwork: error: {repeated}", file=sys.stderr)
+        return 1
     failed = [(i, p.returncode, path) for i, (p, path) in enumerate(procs) if p.returncode not in (0, None)]
     if failed and all(code == WORKER_STOPPED for _, code, _ in failed):
         # The workers were stopped by a signal that this process did not get (a Ctrl-C where
@@ -184,6 +198,13 @@ def run_launch(
     if stopping:
         return WORKER_STOPPED
     return 1 if failed else 0
+
+
+def _error_line(log_path: Path) -> str:
+    """The ``clockwork: error:`` line a worker ended its log with, without the prefix."""
+    lines = log_path.read_text(errors="replace").splitlines()
+    found = [line for line in lines if line.startswith("clockwork: error: ")]
+    return found[-1].removeprefix("clockwork: error: ") if found else f"a worker stopped on repeated failures (see {log_path})"
 
 
 def end_orphaned_trials(study: Any, pids: list[int], *, retry: bool = False) -> int:
@@ -231,6 +252,24 @@ def _update(bar: tqdm, study: Any, task: Task) -> None:
         bar.refresh()
 
 
+def failure_lines(study: Any, shown: int = 3) -> list[str]:
+    """The failed trials grouped by reason, most frequent first: ``2 failed (#3, #4): ValueError: ...``."""
+    groups: dict[str, list[int]] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if t.user_attrs.get(attrs.SURPLUS):
+            continue  # an unrun trial past the budget (gRPC proxy): not a failure of anything
+        reason = t.user_attrs.get(attrs.FAIL_REASON) or "no reason recorded (a worker that stopped without a heartbeat)"
+        groups.setdefault(reason, []).append(t.number)
+    ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
+    lines = [
+        f"{len(numbers)} failed ({', '.join(f'#{n}' for n in numbers[:5])}{', ...' if len(numbers) > 5 else ''}): {reason}"
+        for reason, numbers in ordered[:shown]
+    ]
+    if len(ordered) > shown:
+        lines.append(f"... and {sum(len(n) for _, n in ordered[shown:])} more failed trial(s) with other reasons")
+    return lines
+
+
 def print_summary(study: Any, task: Task | None = None) -> None:
     """States, the best trial, the enqueued trials (reference, seeds) and the best sampled one beside
     it, the best config, and what the task adds (the clock: where its test photos are)."""
@@ -238,6 +277,8 @@ def print_summary(study: Any, task: Task | None = None) -> None:
     counts = state_counts(study)
     states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "no trials"
     print(f"study {study.study_name}: {states}")
+    for line in failure_lines(study):
+        print(line)
     best = best_trial(study)
     if best is None:
         print("no completed trial yet")

@@ -67,6 +67,8 @@ class Objective:
         except (Exception, KeyboardInterrupt) as exc:
             self.last_failure = f"{type(exc).__name__}: {exc}"
             trial.set_user_attr(attrs.FAIL_REASON, self.last_failure)
+            if isinstance(exc, Exception):  # not a stop by signal: the trial's own error
+                trial.set_user_attr(attrs.ERROR, self.last_failure)
             raise
 
 

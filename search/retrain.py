@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models import ConfigError, check_config
+from models import ConfigError, as_floats, check_config
 from search.errors import UserError
 from search.tasks import Task, task_of_config
 from studies import BUDGET_DEFAULTS, get_family
@@ -36,7 +36,7 @@ def run_train(entry: dict[str, Any], out: Path) -> tuple[dict[str, Any], Task]:
 
     Returns the metrics and the config's task (which words them).
     """
-    config = dict(entry["config"])
+    config = as_floats(entry["config"])
     check_full_config(config)
     task = task_of_config(config)
     splits = task.prepare(config)  # after the checks: a bad file fails before TensorFlow loads

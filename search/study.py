@@ -166,6 +166,28 @@ def warm_start(study: optuna.Study, source: str, params: list[dict[str, Any]]) -
     return len(params)
 
 
+REPEATED_FAILURES = 3  # this many trials in a row failing with one error stop a launch
+
+
+def repeated_failure(study: optuna.Study, count: int = REPEATED_FAILURES) -> str | None:
+    """The error of the last ``count`` finished trials when they all failed with that same error.
+
+    Only a trial's own error counts (``attrs.ERROR``): a budget race lost behind the gRPC proxy,
+    a trial stopped by a signal or a killed worker's trial ended by heartbeat are skipped, and a
+    trial ended by a time limit is COMPLETE. A complete or pruned trial breaks the run.
+    """
+    finished = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+        if t.state != TrialState.FAIL or t.user_attrs.get(attrs.ERROR)
+    ]
+    finished.sort(key=lambda t: (t.datetime_complete is None, t.datetime_complete, t.number))
+    last = finished[-count:]
+    errors = {t.user_attrs.get(attrs.ERROR) for t in last}
+    if len(last) == count and len(errors) == 1 and None not in errors:
+        return errors.pop()
+    return None
+
+
 def open_study(url: str | Location, name: str, *, heartbeat: bool = True) -> optuna.Study:
     """Open an existing study; a clear error lists the stored ones when ``name`` is not there."""
     storage = open_storage(url, heartbeat=heartbeat, create=False)

@@ -28,7 +28,16 @@ import optuna
 from search.errors import UserError
 from search.objective import Objective
 from search.pins import check_pins
-from search.study import family_of, finished_count, make_pruner, open_study, state_counts, worker_sampler
+from search.study import (
+    REPEATED_FAILURES,
+    family_of,
+    finished_count,
+    make_pruner,
+    open_study,
+    repeated_failure,
+    state_counts,
+    worker_sampler,
+)
 from search.tasks import task_of
 from storage import Location, attrs, budget_lock, over_budget, parse_location
 
@@ -97,6 +106,12 @@ class _Interrupts:
                 return True
             frame = frame.f_back
         return False
+
+
+class RepeatedFailure(UserError):
+    """The study's last trials all failed with one error: more trials of this config would too."""
+
+    exit_code = 3  # `python -m search worker` exits with it; the launcher then stops every worker
 
 
 class BudgetSurplus(Exception):
@@ -202,6 +217,9 @@ class Worker:
                 continue
             ran += 1
             failures = failures + 1 if self.objective.last_failure else 0
+            error = repeated_failure(study) if failures else None
+            if error:
+                raise RepeatedFailure(f"{REPEATED_FAILURES} trials in a row failed with the same error, so the search stopped: {error}")
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 raise UserError(f"{failures} trials in a row failed; the last: {self.objective.last_failure}")
 

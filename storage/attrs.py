@@ -27,6 +27,7 @@ REFERENCE = "reference"  # the family's reference network (trial 0)
 SEED = "seed"  # an enqueued known-good starting point
 WARM_START = "warm_start"  # the study or export file an enqueued trial came from
 FAIL_REASON = "fail_reason"
+ERROR = "error"  # set when the trial itself raised (the config's fault): what repeated-failure stops count
 SURPLUS = "budget_surplus"  # a trial created past the budget behind the gRPC proxy
 VERSIONS = "versions"
 PARAM_COUNT = "param_count"
