@@ -20,6 +20,18 @@ from studies import FAMILIES, UnknownStudy, get_family
 
 log = logging.getLogger("search")
 
+# How the user runs this CLI: the installed console script (the package is then clockwork.search,
+# see setup.py), or the module from a checkout. Hints print commands that way.
+INSTALLED = __name__.startswith("clockwork.")
+COMMAND = "clockwork" if INSTALLED else "python -m search"
+EPILOG = (
+    "Relative paths resolve against the current folder: the default storage sqlite:///runs/clockwork.db "
+    "(or $CLOCKWORK_STORAGE), worker logs in runs/logs/STUDY, trial artifacts beside the database, and the "
+    "clock photos in data/clock (render them with: "
+    + ("python -m clockwork.datasets" if INSTALLED else "python -m datasets")
+    + " synth-clock --n 18000 --out data/clock --seed 7)."
+)
+
 
 def _storage_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -37,7 +49,9 @@ def _pins_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m search", description="Clockwork: hyperparameter search for Keras models on Optuna.")
+    parser = argparse.ArgumentParser(
+        prog=COMMAND, description="Clockwork: hyperparameter search for Keras models on Optuna.", epilog=EPILOG
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -194,11 +208,11 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if start:
         warm_start(study, args.warm_start, start)
     if args.workers == 0:
-        print(f"study {name} is ready in {url}; start workers with: python -m search worker {name} --storage '{url}' --trials {args.trials}")
+        print(f"study {name} is ready in {url}; start workers with: {COMMAND} worker {name} --storage '{url}' --trials {args.trials}")
         return 0
     log_dir = Path("runs") / "logs" / name
     code = run_launch(url, name, args.workers, args.trials, pin_args, log_dir, args.timeout)
-    print(f"open the dashboard: python -m search dashboard --storage '{url}'")
+    print(f"open the dashboard: {COMMAND} dashboard --storage '{url}'")
     return code
 
 
@@ -240,7 +254,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     write_export(data, args.out)
     best = data["trials"][0]
     print(f"wrote {len(data['trials'])} trial(s) of {args.study} to {args.out}; best: trial #{best['trial']}, value {best['value']:.4f}")
-    print(f"retrain it with: python -m search train {args.out} --out runs/{args.study}-best")
+    print(f"retrain it with: {COMMAND} train {args.out} --out runs/{args.study}-best")
     return 0
 
 

@@ -85,7 +85,8 @@ def assign_gpus(workers: int, gpus: list[str]) -> list[str | None]:
 
 def worker_command(url: str, study: str, trials: int, threads: int, pin_args: list[str], index: int = 0) -> list[str]:
     cmd = [
-        sys.executable, "-m", "search", "worker", study, "--storage", url, "--trials", str(trials),
+        # The package this runs from: search in a checkout, clockwork.search when installed.
+        sys.executable, "-m", __package__, "worker", study, "--storage", url, "--trials", str(trials),
         "--threads", str(threads), "--index", str(index),
     ]
     for item in pin_args:
