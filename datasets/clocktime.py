@@ -48,9 +48,11 @@ def common_sense_error(true_minutes: np.ndarray, predicted_minutes: np.ndarray) 
 
 
 def error_summary(errors: np.ndarray) -> dict[str, float]:
-    """The numbers a clock trial stores: mean, median, 90th percentile, share within 1/5/10 min."""
+    """The numbers a clock trial stores: mean, median, 90th percentile, share within 1/5/10 min, and
+    the share read about an hour off (50 to 70 min: the short hand misread, the long one right)."""
     errors = np.asarray(errors, dtype=np.float64)
     return {
+        "hour_off": float(((errors >= 50) & (errors <= 70)).mean()),
         "mean": float(errors.mean()),
         "median": float(np.median(errors)),
         "p90": float(np.percentile(errors, 90)),

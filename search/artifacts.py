@@ -80,6 +80,34 @@ def find_artifact(trial: optuna.trial.FrozenTrial, storage: Any, filename: str) 
     return ids[-1] if ids else None
 
 
+def study_artifact_ids(study: optuna.Study) -> list[str]:
+    """The ids of every artifact the trials of ``study`` (and the study itself) uploaded."""
+    storage = study._storage
+    ids = [m.artifact_id for m in get_all_artifact_meta(study, storage=storage)]
+    for trial in study.get_trials(deepcopy=False):
+        ids += [m.artifact_id for m in get_all_artifact_meta(trial, storage=storage)]
+    return ids
+
+
+def disk_bytes(paths: list[Path]) -> int:
+    """Bytes the files ``paths`` (and everything under folders among them) take; absent ones 0."""
+    total = 0
+    for path in paths:
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
 def read_artifact(store: FileSystemArtifactStore, artifact_id: str) -> bytes:
     with store.open_reader(artifact_id) as f:
         return f.read()

@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study")
     _storage_arg(p)
 
+    p = sub.add_parser("delete", help="remove a study with its trials, artifacts (models, sheets) and worker logs")
+    p.add_argument("study")
+    p.add_argument("--yes", action="store_true", help="really delete (without it: say what would go, delete nothing)")
+    _storage_arg(p)
+
     p = sub.add_parser("export", help="write the best trials of a study as JSON for `train`")
     p.add_argument("study")
     p.add_argument("--top", type=int, default=1)
@@ -199,12 +204,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
         pin_args.append(f"trial_timeout={args.trial_timeout:g}")
     pins = parse_pins(pin_args)
     check_pins(family, pins)
-    task_of(family).check_data(family, pins)
+    data = task_of(family).check_data(family, pins)
     url = _url(args)
     name = args.study_name or family.name
     # Everything is checked before the study is created: a rejected launch writes nothing.
     start = warm_start_params(args.warm_start, url, family) if args.warm_start else []
-    study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed)
+    study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed, data)
     if start:
         warm_start(study, args.warm_start, start)
     if args.workers == 0:
@@ -236,10 +241,46 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from search.launcher import print_summary
+    from search.launcher import print_summary, record_lines
+    from search.study import open_study
+    from search.tasks import task_of_study
+
+    study = open_study(_url(args), args.study, heartbeat=False)
+    task = task_of_study(study)
+    print_summary(study, task)
+    for line in record_lines(study, task):
+        print(line)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    import shutil
+
+    import optuna
+
+    from search.artifacts import disk_bytes, human_bytes, open_store, study_artifact_dir, study_artifact_ids
     from search.study import open_study
 
-    print_summary(open_study(_url(args), args.study, heartbeat=False))
+    url = _url(args)
+    study = open_study(url, args.study, heartbeat=False)
+    folder = study_artifact_dir(study, url)
+    ids = [i for i in study_artifact_ids(study) if (folder / i).exists()]
+    logs = Path("runs") / "logs" / args.study
+    what = (
+        f"study {args.study} ({len(study.trials)} trials) in {url}, {len(ids)} artifact files "
+        f"({human_bytes(disk_bytes([folder / i for i in ids]))}) in {folder}"
+        + (f" and its worker logs in {logs}" if logs.is_dir() else "")
+    )
+    if not args.yes:
+        raise UserError(f"delete would remove {what}; add --yes to delete it")
+    # The database first: files left behind by a crash after it are orphans, never dangling links.
+    optuna.delete_study(study_name=args.study, storage=study._storage)
+    store = open_store(folder)
+    for artifact_id in ids:
+        store.remove(artifact_id)
+    if logs.is_dir():
+        shutil.rmtree(logs)
+    print(f"deleted {what}")
     return 0
 
 
@@ -358,6 +399,7 @@ _COMMANDS = {
     "launch": cmd_launch,
     "worker": cmd_worker,
     "status": cmd_status,
+    "delete": cmd_delete,
     "export": cmd_export,
     "train": cmd_train,
     "predict": cmd_predict,

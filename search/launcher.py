@@ -271,6 +271,24 @@ def failure_lines(study: Any, shown: int = 3) -> list[str]:
     return lines
 
 
+def record_lines(study: Any, task: Task) -> list[str]:
+    """What ``status`` adds to the summary: which Clockwork and data made the study, and the disk
+    its artifacts and the task's caches take."""
+    from search.artifacts import disk_bytes, human_bytes, study_artifact_dir, study_artifact_ids
+
+    version = study.user_attrs.get(attrs.PROJECT_VERSION) or "not recorded (a study made before versions were)"
+    if attrs.DATA_FINGERPRINT not in study.user_attrs:
+        data = "not recorded (a study made before fingerprints were)"
+    else:
+        data = study.user_attrs[attrs.DATA_FINGERPRINT] or "none (the task reads no data)"
+    folder = study_artifact_dir(study)
+    ids = study_artifact_ids(study)
+    disk = f"disk: artifacts {human_bytes(disk_bytes([folder / i for i in ids]))} ({len(ids)} files in {folder})"
+    for cache in task.cache_dirs():
+        disk += f"; resize cache {human_bytes(disk_bytes([cache]))} ({cache}, shared by the studies on this data)"
+    return [f"created by Clockwork {version}; data {data}", disk]
+
+
 def print_summary(study: Any, task: Task | None = None) -> None:
     """States, the best trial, the enqueued trials (reference, seeds) and the best sampled one beside
     it, the best config, and what the task adds (the clock: where its test photos are)."""

@@ -119,3 +119,16 @@ def _record(task: Task, trial: optuna.Trial, trainer: Trainer, *, best: bool, te
         for key, value in trainer.evaluate_test().items():
             trial.set_user_attr(key, value)
     task.upload_artifacts(trial, trainer, tested=test)  # learning curves; the task's own
+    if test:
+        _save_note(task, trial)
+
+
+def _save_note(task: Task, trial: optuna.Trial) -> None:
+    """The finished trial in words, as optuna-dashboard's note of the trial (a convenience: a
+    failure to write it is logged, never fails the trial)."""
+    try:
+        from optuna_dashboard import save_note
+
+        save_note(trial, task.note(trial.params, trial.user_attrs))
+    except Exception as exc:  # noqa: BLE001 - the note is a convenience, the trial's numbers are not
+        log.warning("trial %d: dashboard note not saved: %s", trial.number, exc)

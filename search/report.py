@@ -32,6 +32,7 @@ from studies import TASK_ONE
 
 log = logging.getLogger(__name__)
 
+MIN_IMPORTANCE_TRIALS = 10  # completed trials before parameter importances are drawn
 CATEGORICAL = ("initializer", "activation", "optimizer", "regularizer", "head")
 DATASET_NAMES = {"fashion": "Fashion-MNIST", "mnist": "MNIST"}
 
@@ -159,6 +160,11 @@ def study_section(page: _Page, study: optuna.Study) -> None:
     states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials"
     objective = study.user_attrs.get(attrs.OBJECTIVE, "objective value")
     page.text(f"family {family}; {states}; objective: {objective} (lower is better)")
+    from search.launcher import record_lines
+    from search.tasks import task_of_study
+
+    for line in record_lines(study, task_of_study(study)):  # versions, data, disk
+        page.text(line)
     complete = _complete(study)
     if not complete:
         page.no_data(f"study {name}", "no completed trial to plot")
@@ -169,9 +175,16 @@ def study_section(page: _Page, study: optuna.Study) -> None:
     if len({tuple(sorted(t.params.items())) for t in complete}) < 2:
         page.text("parameter importances and parallel coordinates: need two completed trials with different parameters", "nodata")
     else:
-        with warnings.catch_warnings():  # PED-ANOVA warns about every choice seen fewer than twice
-            warnings.simplefilter("ignore", UserWarning)
-            page.try_figure("parameter importances", lambda: vis.plot_param_importances(study))
+        if len(complete) < MIN_IMPORTANCE_TRIALS:
+            page.text(
+                f"parameter importances: {len(complete)} completed trial(s); importances are shown from "
+                f"{MIN_IMPORTANCE_TRIALS} on (a ranking of {len(study.best_trial.params)} parameters from fewer is noise)",
+                "nodata",
+            )
+        else:
+            with warnings.catch_warnings():  # PED-ANOVA warns about every choice seen fewer than twice
+                warnings.simplefilter("ignore", UserWarning)
+                page.try_figure("parameter importances", lambda: vis.plot_param_importances(study))
         page.try_figure("parallel coordinates", lambda: vis.plot_parallel_coordinate(study, target_name=objective))
     if any(_choice(t, d) is not None for t in complete for d in CATEGORICAL):
         page.try_figure("objective by categorical choice", lambda: categorical_boxes(complete, objective, name))

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from search.artifacts import default_artifact_dir
 from search.errors import UserError
+from search.version import project_version
 from storage import Location, attrs, open_storage
 from studies import StudyFamily, get_family
 
@@ -70,11 +71,14 @@ def create_study(
     pruner: str,
     sampler: str | None = None,
     sampler_seed: int | None = None,
+    data: str | None = None,
 ) -> optuna.Study:
     """Create ``name`` (or open it if it exists) and enqueue the reference network as trial 0.
 
     The family, pruner, sampler and its seed are recorded as study attributes: every worker, on
     any machine, builds the same ones from the study name alone, and a resumed study keeps them.
+    So are the Clockwork version and ``data``, the fingerprint of the data (a resumed study whose
+    data changed says so). The dashboard names the objective after the family's.
     """
     storage = open_storage(url)
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
@@ -89,6 +93,9 @@ def create_study(
         for key, asked in ((attrs.PRUNER, pruner), (attrs.SAMPLER, sampler), (attrs.SAMPLER_SEED, sampler_seed)):
             if asked is not None and asked != stored[key]:
                 log.warning("study %s keeps the %s it was created with: %s", name, key.replace("_", " "), stored[key])
+        recorded = study.user_attrs.get(attrs.DATA_FINGERPRINT)
+        if data and recorded and data.split()[0] != recorded.split()[0]:
+            log.warning("study %s was created on other data (%s); now: %s", name, recorded, data)
         return study
     study = optuna.create_study(study_name=name, storage=storage, direction="minimize")
     study.set_user_attr(attrs.FAMILY, family.name)
@@ -98,6 +105,9 @@ def create_study(
     study.set_user_attr(attrs.SAMPLER, sampler)
     study.set_user_attr(attrs.SAMPLER_SEED, sampler_seed)
     study.set_user_attr(attrs.OBJECTIVE, family.objective)
+    study.set_metric_names([family.objective])  # optuna-dashboard's name for the value ("Objective 0" without it)
+    study.set_user_attr(attrs.PROJECT_VERSION, project_version())
+    study.set_user_attr(attrs.DATA_FINGERPRINT, data)
     study.set_user_attr(attrs.SCORING, attrs.BEST_EPOCH_SCORING)
     study.set_user_attr(attrs.ARTIFACT_DIR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks
     study.enqueue_trial(family.reference_params, user_attrs={attrs.REFERENCE: True})

@@ -14,6 +14,8 @@ ARTIFACT_DIR = "artifact_dir"  # where trials upload their artifacts
 KIND = "kind"  # "permutation" for the permutation experiment's study
 PERMUTATIONS = "permutations"
 LATEST = "latest"
+PROJECT_VERSION = "project_version"  # the Clockwork that created the study: git commit, or package version
+DATA_FINGERPRINT = "data_fingerprint"  # what the study's data was when it was created (task.check_data)
 SCORING = "scoring"  # how trials are scored: "best-epoch"; a study without it: "last-epoch"
 
 BEST_EPOCH_SCORING = "best-epoch"  # values of SCORING

@@ -2,7 +2,7 @@
 
 Format (``format: clockwork-export/1``)::
 
-    {"format": ..., "study": ..., "storage": ..., "exported_at": ...,
+    {"format": ..., "study": ..., "storage": ..., "exported_at": ..., "project_version": ..., "data_fingerprint": ...,
      "trials": [{"study", "trial", "value", "config", "params", "metrics", "versions"}, ...]}
 """
 
@@ -39,6 +39,8 @@ def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, A
         "study": study.study_name,
         "storage": storage_url,
         "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "project_version": study.user_attrs.get(attrs.PROJECT_VERSION),  # None: a study made before it was recorded
+        "data_fingerprint": study.user_attrs.get(attrs.DATA_FINGERPRINT),
         "trials": [
             {
                 "study": study.study_name,

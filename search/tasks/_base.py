@@ -9,11 +9,13 @@ the trial artifacts. This module imports no Keras: ``status`` and ``launch`` use
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from search import artifacts
+from storage import attrs
 
 if TYPE_CHECKING:
     from datasets import Splits
@@ -37,8 +39,25 @@ class Task:
     reads_clocks: bool = False
     error_label: str = "validation error"
 
-    def check_data(self, family: StudyFamily, pins: dict[str, Any]) -> None:
-        """Fail before any worker starts when the data is missing (a worker would fail N times)."""
+    def check_data(self, family: StudyFamily, pins: dict[str, Any]) -> str | None:
+        """Fail before any worker starts when the data is missing (a worker would fail N times);
+        return a fingerprint of the data (``sha256:...``), which a new study records."""
+        return None
+
+    def cache_dirs(self) -> list[Path]:
+        """Folders of derived data this task keeps between runs (``status`` shows their size)."""
+        return []
+
+    def note(self, params: dict[str, Any], metrics: dict[str, Any]) -> str:
+        """A finished trial in a few lines of Markdown: the dashboard shows it beside the trial."""
+        searched = ", ".join(f"{k} {_short(v)}" for k, v in sorted(params.items()))
+        lines = [f"**{searched or 'no searched parameters'}**", ""]
+        epochs, best = metrics.get(attrs.EPOCHS), metrics.get(attrs.BEST_EPOCH)
+        if epochs:
+            lines.append(f"- {epochs} epochs" + (f", scored by epoch {best}" if best else ""))
+        lines.append(f"- {self.error_label} {self.format_value(metrics[attrs.VAL_ERROR])}" if metrics.get(attrs.VAL_ERROR) is not None else "- not validated")
+        lines.append(f"- {self.test_line(metrics)}")
+        return "\n".join(lines)
 
     def prepare(self, config: dict[str, Any]) -> Splits:
         """Load the config's data and carve train / validation / test (once per worker and key)."""
@@ -85,3 +104,8 @@ class Task:
 
     def extra_artifacts(self, trial: optuna.Trial, trainer: Trainer) -> None:
         """Artifacts of a tested trial beyond the learning curves (none by default)."""
+
+
+def _short(value: Any) -> str:
+    """A parameter value for a note: floats to 3 significant digits."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -21,13 +21,15 @@ SPLIT_SEED = 0  # the validation split is fixed for a study: every trial is judg
 class ClassificationTask(Task):
     name = "classification"
 
-    def check_data(self, family: StudyFamily, pins: dict[str, Any]) -> None:
+    def check_data(self, family: StudyFamily, pins: dict[str, Any]) -> str:
+        from datasets.fingerprint import fingerprint
         from datasets.splits import check_validation_size
         from models import MIN_VALIDATION
 
         images = load_images(family.dataset, pins.get("data_dir"))
         val_size = pins.get("val_size", family.budget_defaults()["val_size"])
         check_validation_size(len(images.x_train), val_size, MIN_VALIDATION)
+        return f"{fingerprint(images.x_train, images.y_train, images.x_test, images.y_test)} ({images.source})"
 
     def prepare(self, config: dict[str, Any]) -> Splits:
         import numpy as np

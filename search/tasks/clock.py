@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -25,13 +26,21 @@ class ClockTask(Task):
 
     def check_data(self, family: StudyFamily, pins: dict[str, Any]) -> None:
         from datasets.clock import load_clock_files, test_split
+        from datasets.fingerprint import fingerprint
         from datasets.splits import check_validation_size
         from models import MIN_VALIDATION
 
-        images, _, _ = load_clock_files(pins.get("data_dir") or DEFAULT_DATA_DIR)  # checks every file, resizes nothing
+        folder = pins.get("data_dir") or DEFAULT_DATA_DIR
+        images, labels, _ = load_clock_files(folder)  # checks every file, resizes nothing
         _, pool = test_split(len(images))
         val_size = pins.get("val_size", family.budget_defaults()["val_size"])
         check_validation_size(len(pool), val_size, MIN_VALIDATION)
+        return f"{fingerprint(images, labels)} ({len(images)} photos in {folder})"
+
+    def cache_dirs(self) -> list[Path]:
+        from datasets.clock import DEFAULT_CACHE
+
+        return [DEFAULT_CACHE]
 
     def prepare(self, config: dict[str, Any]) -> Splits:
         """Clock photos at the config's input size (resized once, cached on disk); labels in minutes."""
@@ -57,6 +66,12 @@ class ClockTask(Task):
         if metrics.get("test_within_10") is not None:
             line += f", {metrics['test_within_10']:.0%} within 10 min"
         return line
+
+    def note(self, params: dict[str, Any], metrics: dict[str, Any]) -> str:
+        text = super().note(params, metrics)
+        if metrics.get("test_hour_off") is not None:
+            text += f"\n- {metrics['test_hour_off']:.0%} of the test photos read about an hour off (50-70 min)"
+        return text
 
     def summary_notes(self, study: optuna.Study, best: optuna.trial.FrozenTrial) -> list[str]:
         sheet = artifacts.find_artifact(best, study._storage, artifacts.CONTACT_SHEET)
