@@ -83,7 +83,7 @@ def test_clock_trials_upload_predictions_that_the_report_shows(tmp_path: Path, m
     synthesize(tmp_path / "clock", 200, seed=3, style="clean")
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     _new_study(url, "clock")
-    tiny = ["input_size=32", "conv_blocks=2", "filters=8", "dense_units=16", "batch_size=32", "epochs=1", "val_size=40"]
+    tiny = ["input_size=32", "conv_blocks=2", "filters=8", "dense_units=16", "batch_size=32", "epochs=1", "val_size=100"]
     run_worker(url, "clock", 1, parse_pins([*tiny, f"data_dir={tmp_path / 'clock'}"]))
     study, (trial,) = _trials(url, "clock")
     store = open_store(tmp_path / "artifacts")

@@ -36,7 +36,7 @@ def clock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _config(clock_dir: Path, **changes) -> dict:
     config = {**CLOCK_REFERENCE, **TINY_BACKBONE, "family": "clock", "dataset": "clock", "epochs": 1,
-              "val_size": 40, "train_limit": None, "data_dir": str(clock_dir), "seed": 0}
+              "val_size": 100, "train_limit": None, "data_dir": str(clock_dir), "seed": 0}
     if "head" in changes:  # a new head brings its own conditional keys
         for key in ("minute_head", "regression_loss", "classes", "pairs"):
             config.pop(key, None)
@@ -72,7 +72,7 @@ def test_clock_worker_records_the_error_summary(clock_dir: Path, storage: str) -
     from studies import get_family
 
     create_study(storage, "clock", get_family("clock"), "hyperband")
-    pins = [f"{k}={v}" for k, v in TINY_BACKBONE.items()] + ["epochs=2", "val_size=40", f"data_dir={clock_dir}"]
+    pins = [f"{k}={v}" for k, v in TINY_BACKBONE.items()] + ["epochs=2", "val_size=100", f"data_dir={clock_dir}"]
     run_worker(storage, "clock", 1, parse_pins(pins))
     trial = optuna.load_study(study_name="clock", storage=storage).trials[0]  # then the seed, waiting
     assert trial.state == TrialState.COMPLETE
@@ -127,7 +127,7 @@ def test_a_new_clock_study_measures_the_reference_then_the_two_hands_seed(clock_
     from studies import get_family
 
     create_study(storage, "clock", get_family("clock"), "hyperband")
-    pins = [f"{k}={v}" for k, v in TINY_BACKBONE.items()] + ["epochs=1", "val_size=40", f"data_dir={clock_dir}"]
+    pins = [f"{k}={v}" for k, v in TINY_BACKBONE.items()] + ["epochs=1", "val_size=100", f"data_dir={clock_dir}"]
     run_worker(storage, "clock", 2, parse_pins(pins))
     first, second = optuna.load_study(study_name="clock", storage=storage).trials
     assert first.user_attrs["reference"] and first.user_attrs["config"]["head"] == "multi"

@@ -338,6 +338,7 @@ def _normalise(text: str, tmp: Path, names: dict[str, str] | None = None) -> lis
         line = re.sub(r"^\d\d:\d\d:\d\d ", "<time> ", line)
         line = re.sub(r"^\[(\w) \d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\]", r"[\1 <time>]", line)
         line = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<uuid>", line)
+        line = re.sub(r"^created by Clockwork (git [0-9a-f]{12}(-dirty)?|clockwork \S+);", "created by Clockwork <version>;", line)
         lines.append(line)
     return lines
 
@@ -441,6 +442,8 @@ study smoke: 4 complete
 best trial #0: validation error 1.0000, not tested, None epochs, None parameters
 best sampled trial #1: validation error 1.0000, not tested
 config: {SMOKE_CONFIG.format(seed=0, x=3)}
+created by Clockwork <version>; data none (the task reads no data)
+disk: artifacts 0 B (0 files in <tmp>/artifacts)
 """,
     )
 
@@ -461,13 +464,17 @@ launched 1 workers ({THREADS} CPU thread(s) each); logs in runs/logs/smoke
 open the dashboard: python -m search dashboard --storage 'sqlite:///<tmp>/db.sqlite'
 """,
     )
-    _check(smoke_runs["status_resumed"], smoke_runs["tmp"], summary)
+    # status adds what made the study and the disk it takes (issue 13)
+    _check(smoke_runs["status_resumed"], smoke_runs["tmp"], summary + """created by Clockwork <version>; data none (the task reads no data)
+disk: artifacts 0 B (0 files in <tmp>/artifacts)
+""")
 
 
 def test_worker_logs_are_golden(smoke_runs: dict) -> None:
+    """Optuna names the value after the study's metric name since studies record it (issue 13)."""
     tmp = smoke_runs["tmp"]
     trials = "\n".join(
-        f"[I <time>] Trial {n} finished with value: 1.0 and parameters: {{}}. Best is trial 0 with value: 1.0."
+        f"[I <time>] Trial {n} finished with value: {{'(x - 2)^2': 1.0}} and parameters: {{}}. Best is trial 0 with value: 1.0."
         for n in range(4)
     )
     _compare(_normalise(smoke_runs["launch_log"], tmp), _expected(f"""
@@ -478,8 +485,8 @@ def test_worker_logs_are_golden(smoke_runs: dict) -> None:
 """))
     _compare(_normalise(smoke_runs["resume_log"], tmp), _expected("""
 [I <time>] A new study created in memory with name: no-name-<uuid>
-[I <time>] Trial 4 finished with value: 0.25 and parameters: {}. Best is trial 4 with value: 0.25.
-[I <time>] Trial 5 finished with value: 0.25 and parameters: {}. Best is trial 4 with value: 0.25.
+[I <time>] Trial 4 finished with value: {'(x - 2)^2': 0.25} and parameters: {}. Best is trial 4 with value: 0.25.
+[I <time>] Trial 5 finished with value: {'(x - 2)^2': 0.25} and parameters: {}. Best is trial 4 with value: 0.25.
 <time> INFO search.worker: study smoke has 6 finished trials (budget 6): worker done
 <time> INFO search: worker ran 2 trial(s)
 """))
@@ -531,6 +538,8 @@ python -m search worker smoke-ready --storage 'sqlite:///<tmp>/db.sqlite' --tria
     _check(more_runs["status_ready"], tmp, """
 study smoke-ready: 1 waiting
 no completed trial yet
+created by Clockwork <version>; data none (the task reads no data)
+disk: artifacts 0 B (0 files in <tmp>/artifacts)
 """)
 
 
