@@ -132,3 +132,14 @@ def test_train_refuses_a_key_it_does_not_know(capsys, storage: str, tmp_path: Pa
 def test_a_good_config_passes_the_door(capsys, storage: str) -> None:
     assert main(["launch", "smoke", "--workers", "0", "--set", "x=1.5", "--storage", storage]) == 0
     assert "smoke" in _snapshot(storage)
+
+
+def test_every_key_a_family_knows_is_in_the_schema() -> None:
+    """A key added to a space without its schema entry would be refused by --set and train."""
+    from models import key_spec
+    from studies import FAMILIES
+
+    for family in FAMILIES.values():
+        model = family.reference.get("model")
+        missing = sorted(k for k in known_keys(family) if key_spec(k, model) is None)
+        assert missing == [], f"{family.name}: {missing}"
