@@ -2,6 +2,7 @@
 
     python -m datasets synth-clock --n 18000 --out data/clock --seed 7 [--style photo|clean] [--size 150]
     python -m datasets check-clock data/clock [--size 64]
+    python -m datasets import SRC --out DIR [--size N]   (a folder of photos: see datasets.folders)
 
 Neither command imports TensorFlow or Optuna.
 """
@@ -84,7 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=None, help="also resize (and cache) to this input size")
     p.add_argument("--seed", type=int, default=None, help="split seed (default: the loader's)")
     p.add_argument("--cache-dir", default=None, help="resize cache (default runs/cache/clock)")
+
+    p = sub.add_parser("import", help="convert a folder of images (labels.csv, or one sub-folder per class) once")
+    p.add_argument("src", help="clock photos with labels.csv (file,hour,minute), or one sub-folder of images per class")
+    p.add_argument("--out", required=True, help="output folder: images.npy + labels.npy (clock) or data.npz (classes)")
+    p.add_argument("--size", type=int, default=None, help="resize every image to N x N (needed when sizes differ)")
     return parser
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from datasets.folders import import_folder
+
+    print(f"wrote {import_folder(args.src, args.out, args.size)}")
+    return 0
 
 
 def cmd_synth_clock(args: argparse.Namespace) -> int:
@@ -119,7 +132,7 @@ def cmd_check_clock(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"synth-clock": cmd_synth_clock, "check-clock": cmd_check_clock}
+_COMMANDS = {"synth-clock": cmd_synth_clock, "check-clock": cmd_check_clock, "import": cmd_import}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,6 +155,10 @@ def load_clock_files(data_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarra
     folder = Path(data_dir).expanduser()
     if not folder.is_dir():
         raise DataError(f"{folder}: clock data directory not found (it should hold {IMAGES} and {LABELS})")
+    from datasets.folders import LABELS_CSV, imported
+
+    if not (folder / IMAGES).exists() and (folder / LABELS_CSV).is_file():
+        folder = imported(folder)  # photos with labels.csv: converted once, cached
     images_path, labels_path = folder / IMAGES, folder / LABELS
     images, scale = _check_images(images_path, _open_npy(images_path))
     labels = _check_labels(labels_path, _open_npy(labels_path), len(images))

@@ -135,6 +135,14 @@ def _check(name: str, arrays: tuple[np.ndarray, ...], source: str) -> ImageData:
     )
 
 
+def _is_class_folder(folder: Path) -> bool:
+    from datasets.folders import IMAGE_SUFFIXES
+
+    return any(
+        f.suffix.lower() in IMAGE_SUFFIXES for d in folder.iterdir() if d.is_dir() for f in d.iterdir() if f.is_file()
+    )
+
+
 def load_images(name: str, data_dir: str | os.PathLike | None = None) -> ImageData:
     """Load ``mnist`` or ``fashion`` from the first place that has it (see the module docstring)."""
     if name not in NAMES:
@@ -147,6 +155,11 @@ def load_images(name: str, data_dir: str | os.PathLike | None = None) -> ImageDa
         if not folder.is_dir():
             raise DataError(f"data_dir {folder} does not exist")
         arrays = _from_dir(folder, name)
+        if arrays is None and _is_class_folder(folder):
+            from datasets.folders import CLASSES_NPZ, imported
+
+            converted = imported(folder) / CLASSES_NPZ  # one sub-folder of images per class: converted once
+            return _check(name, _from_npz(converted), f"{folder} (converted into {converted})")
         if arrays is None:
             raise DataError(f"{folder} holds neither the four IDX files ({', '.join(_IDX_FILES)}, optionally .gz) nor an .npz")
         return _check(name, arrays, str(folder))
