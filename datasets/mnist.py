@@ -14,6 +14,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -109,30 +110,38 @@ def _download(name: str) -> tuple[np.ndarray, ...] | None:
     return x_train, y_train, x_test, y_test
 
 
-def _check(name: str, arrays: tuple[np.ndarray, ...], source: str) -> ImageData:
-    x_train, y_train, x_test, y_test = arrays
+def checked_arrays(arrays: Any, source: str, name: str = "custom") -> ImageData:
+    """``(x_train, y_train, x_test, y_test)`` as :class:`ImageData`, checked: greyscale images
+    N x H x W (or N x H x W x 1), uint8 or floats in [0, 1] or [0, 255]; integer labels from 0."""
+    if not isinstance(arrays, (tuple, list)) or len(arrays) != 4:
+        raise DataError(f"{source}: expected (x_train, y_train, x_test, y_test), got {type(arrays).__name__}")
+    x_train, y_train, x_test, y_test = (np.asarray(a) for a in arrays)
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if x.ndim == 4 and x.shape[-1] == 1:
-            x = x[..., 0]
-        if x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise DataError(f"{source}: {split} images have shape {x.shape}; expected N x 28 x 28")
+        if x.ndim != 3 and not (x.ndim == 4 and x.shape[-1] == 1):
+            raise DataError(f"{source}: {split} images have shape {x.shape}; expected N x H x W greyscale")
         if len(x) != len(y) or len(x) == 0:
             raise DataError(f"{source}: {split} has {len(x)} images and {len(y)} labels")
-        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
-            raise DataError(f"{source}: {split} labels must be integers 0-9")
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise DataError(f"{source}: {split} labels must be whole numbers from 0, one per image")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"{source}: train images are {x_train.shape[1:]}, test images {x_test.shape[1:]}")
     if x_train.dtype != np.uint8:
         if np.issubdtype(x_train.dtype, np.floating) and float(x_train.max()) <= 1.0:
             x_train, x_test = x_train * 255.0, x_test * 255.0
         x_train, x_test = (np.clip(np.rint(a), 0, 255).astype(np.uint8) for a in (x_train, x_test))
     squeeze = (lambda a: a[..., 0]) if x_train.ndim == 4 else (lambda a: a)
-    return ImageData(
-        name,
-        squeeze(x_train),
-        y_train.astype(np.int64),
-        squeeze(x_test),
-        y_test.astype(np.int64),
-        source,
-    )
+    return ImageData(name, squeeze(x_train), y_train.astype(np.int64), squeeze(x_test), y_test.astype(np.int64), source)
+
+
+def _check(name: str, arrays: tuple[np.ndarray, ...], source: str) -> ImageData:
+    """MNIST and Fashion-MNIST: 28 x 28 images, labels 0-9."""
+    data = checked_arrays(arrays, source, name)
+    for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        if x.shape[1:] != (28, 28):
+            raise DataError(f"{source}: {split} images have shape {x.shape}; expected N x 28 x 28")
+        if y.max() > 9:
+            raise DataError(f"{source}: {split} labels must be integers 0-9")
+    return data
 
 
 def _is_class_folder(folder: Path) -> bool:

@@ -26,7 +26,7 @@ CLASS_COUNTS = (12, 24, 48, 72, 144, 360, 720)
 REGRESSION_LOSSES = ("mse", "circular")
 MINUTE_HEADS = ("regression", "classification", "sincos")
 AUGMENTATIONS = ("none", "light", "strong")
-DATASETS = ("mnist", "fashion", "clock", "none")
+DATASETS = ("mnist", "fashion", "clock", "none", "custom")  # custom: a family file's own loader
 MODELS = ("mlp", "cnn", "clock")
 # Fewer validation images than this judge nothing: one image is 1% of the error.
 MIN_VALIDATION = 100
@@ -173,7 +173,8 @@ def _keys() -> list[Key]:
     identity, budget, training = "identity", "budget", "training"
     mlp, cnn, clock, search = "mlp", "cnn", "clock", "search parameter"
     keys = [
-        Key("family", "text", "the study family the config belongs to", identity),
+        Key("family", "text", "the study family the config belongs to (a name, or a family file FILE.py:NAME)", identity),
+        Key("family_sha256", "text", "a family file's sha256 when the study was created: train refuses a changed file", identity),
         Key("dataset", "choice", "the data it trains on", identity, choices=DATASETS),
         Key("model", "choice", "the network type", identity, choices=MODELS),
         Key("seed", "int", "seed of the weights and the data order (a trial's number by default)", identity, low=0),

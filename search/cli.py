@@ -16,7 +16,7 @@ from search.errors import UserError
 from storage import ENV_VAR, Location, StorageError, default_url, parse_location
 from storage.export import ExportError
 from search.study import SAMPLERS
-from studies import FAMILIES, UnknownStudy, get_family
+from studies import FAMILIES, FamilyFileError, UnknownStudy, get_family
 
 log = logging.getLogger("search")
 
@@ -103,9 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="directory for model.keras and metrics.json")
     p.add_argument("--entry", type=int, default=0, help="which exported trial (0: the best)")
 
-    p = sub.add_parser("predict", help="read the time from clock photos with a trained model")
+    p = sub.add_parser("predict", help="read the time from clock photos, or classify images, with a trained model")
     p.add_argument("model", type=Path, help="directory written by `train` (model.keras + config.json)")
-    p.add_argument("inputs", nargs="+", help="a data directory, an images.npy, or image files (PNG/JPEG)")
+    p.add_argument("inputs", nargs="+", help="a data directory, an images.npy, image files (PNG/JPEG), or for a classifier an .npz with x (and y)")
     p.add_argument("--out", type=Path, default=Path("preds.csv"), help="CSV with one row per image")
 
     p = sub.add_parser("dashboard", help="serve optuna-dashboard on the storage")
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.INFO if args.command == "worker" else optuna.logging.WARNING)
     try:
         return _COMMANDS[args.command](args) or 0
-    except (UserError, StorageError, DataError, ExportError, UnknownStudy) as exc:
+    except (UserError, StorageError, DataError, ExportError, UnknownStudy, FamilyFileError) as exc:
         print(f"clockwork: error: {exc}", file=sys.stderr)
         return 2
 
@@ -206,7 +206,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     check_pins(family, pins)
     data = task_of(family).check_data(family, pins)
     url = _url(args)
-    name = args.study_name or family.name
+    name = args.study_name or family.study_name
     # Everything is checked before the study is created: a rejected launch writes nothing.
     start = warm_start_params(args.warm_start, url, family) if args.warm_start else []
     study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed, data)

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models import ConfigError, as_floats, check_config
+from models import ConfigError, as_floats, check_config, check_values
+
+IDENTITY = ("family", "family_sha256", "dataset", "seed")
 from search.errors import UserError
 from search.tasks import Task, task_of_config
 from studies import BUDGET_DEFAULTS, get_family
@@ -22,11 +24,14 @@ def check_full_config(config: dict[str, Any]) -> None:
     for key in ("family", "dataset", "epochs", "val_size"):
         if key not in config:
             raise UserError(f"config key '{key}' is missing")
-    get_family(config["family"])
+    family = get_family(config["family"], config.get("family_sha256"))
     for key in sorted(set(BUDGET_DEFAULTS) - set(config)):
         config[key] = BUDGET_DEFAULTS[key]
     try:
-        check_config(config, strict=True)
+        if family.source:  # a family file's own keys are its own: check only Clockwork's
+            check_values({k: v for k, v in config.items() if k in BUDGET_DEFAULTS or k in IDENTITY}, strict=True)
+        else:
+            check_config(config, strict=True)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
 

@@ -86,6 +86,12 @@ def create_study(
         stored_family = existing[name].user_attrs.get(attrs.FAMILY)
         if stored_family != family.name:
             raise UserError(f"study {name!r} exists with family {stored_family!r}, not {family.name!r}")
+        stored_sha = existing[name].user_attrs.get(attrs.FAMILY_SHA256)
+        if family.sha256 and stored_sha and stored_sha != family.sha256:
+            raise UserError(
+                f"study {name!r} was created from another version of {family.source} (sha256 {stored_sha[:12]}... then, "
+                f"{family.sha256[:12]}... now): restore that version, or launch with a new --study-name"
+            )
         study = optuna.load_study(study_name=name, storage=storage)
         # None: not asked for. A study made before samplers were chosen used an unseeded TPE.
         stored = {attrs.PRUNER: None, attrs.SAMPLER: "tpe", attrs.SAMPLER_SEED: None}
@@ -99,6 +105,8 @@ def create_study(
         return study
     study = optuna.create_study(study_name=name, storage=storage, direction="minimize")
     study.set_user_attr(attrs.FAMILY, family.name)
+    if family.sha256:
+        study.set_user_attr(attrs.FAMILY_SHA256, family.sha256)
     study.set_user_attr(attrs.PRUNER, pruner)
     sampler = sampler or "tpe"
     make_sampler(sampler, sampler_seed)  # an unusable sampler (gp without PyTorch) fails here, not in N workers
@@ -212,7 +220,7 @@ def family_of(study: optuna.Study) -> StudyFamily:
     name = study.user_attrs.get(attrs.FAMILY)
     if name is None:
         raise UserError(f"study {study.study_name!r} was not created by clockwork (no family recorded)")
-    return get_family(name)
+    return get_family(name, study.user_attrs.get(attrs.FAMILY_SHA256))
 
 
 def state_counts(study: optuna.Study) -> Counter[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -29,8 +29,11 @@ class ErrorFromAccuracy(keras.callbacks.Callback):
     """Adds ``val_error = 1 - val_accuracy`` to the epoch logs, for pruning and reporting."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if logs is not None and "val_accuracy" in logs:
-            logs["val_error"] = 1.0 - float(logs["val_accuracy"])
+        if logs is None:
+            return
+        if "val_accuracy" not in logs:  # a family file's model compiled without metrics=["accuracy"]
+            raise ValueError(f"the model reports no val_accuracy (its metrics: {sorted(logs)}); compile it with metrics=['accuracy']")
+        logs["val_error"] = 1.0 - float(logs["val_accuracy"])
 
 
 class EpochRecord(keras.callbacks.Callback):
@@ -223,17 +226,49 @@ class Trainer:
         raise NotImplementedError
 
 
+def family_model(
+    builder: Callable[..., Any], config: dict[str, Any], input_shape: tuple[int, ...], n_classes: int, source: str | None
+) -> keras.Model:
+    """A family file's ``build(config, input_shape, n_classes)``, compiled if it came back uncompiled
+    (with the config's optimizer keys where it has them, else Adam at ``learning_rate`` or 1e-3)."""
+    from studies import FamilyFileError
+
+    try:
+        model = builder(config, input_shape, n_classes)
+    except Exception as exc:  # noqa: BLE001 - the user's builder: one line
+        raise FamilyFileError(f"{source}: build(config, {input_shape}, {n_classes}) fails: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, keras.Model):
+        raise FamilyFileError(f"{source}: build() must return a keras.Model, not {type(model).__name__}")
+    if not model.compiled:
+        from models._components import optimizer
+
+        if "optimizer" in config and "learning_rate" in config:
+            opt = optimizer(config)
+        else:
+            opt = keras.optimizers.Adam(learning_rate=float(config.get("learning_rate", 1e-3)))
+        model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 class ClassifierTrainer(Trainer):
-    """The image classifiers: sparse labels, ``val_error = 1 - val_accuracy``."""
+    """The image classifiers: sparse labels, ``val_error = 1 - val_accuracy``; a family file's
+    ``builder`` builds the model instead of the built-in MLP/CNN."""
+
+    def __init__(self, config: dict[str, Any], splits: Splits, builder: Callable[..., Any] | None = None) -> None:
+        self.builder = builder
+        super().__init__(config, splits)
 
     def _build(self) -> keras.Model:
+        if self.builder is not None:
+            return family_model(self.builder, self.config, self.splits.input_shape, self.splits.n_classes, self.config.get("family"))
         return build_classifier(self.config, self.splits.input_shape, self.splits.n_classes)
 
     def _validation(self) -> tuple[Any, list[keras.callbacks.Callback]]:
         return (self.splits.x_val, self.splits.y_val), [ErrorFromAccuracy()]
 
     def evaluate_test(self) -> dict[str, float]:
-        _, accuracy = self.model.evaluate(self.splits.x_test, self.splits.y_test, batch_size=1024, verbose=0)
+        scores = self.model.evaluate(self.splits.x_test, self.splits.y_test, batch_size=1024, verbose=0, return_dict=True)
+        accuracy = scores["accuracy"]
         return {"test_accuracy": float(accuracy), "test_error": 1.0 - float(accuracy)}
 
 

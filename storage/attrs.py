@@ -5,7 +5,8 @@ them from databases written by earlier versions, so a name here never changes.
 """
 
 # Study attributes.
-FAMILY = "family"  # the study family a study was created for
+FAMILY = "family"  # the study family a study was created for (a name, or a family file's /path.py:NAME)
+FAMILY_SHA256 = "family_sha256"  # a family file's sha256 at creation: workers, train and report refuse a changed file
 PRUNER = "pruner"
 SAMPLER = "sampler"  # tpe, random, qmc, cmaes, gp
 SAMPLER_SEED = "sampler_seed"  # worker i samples with this plus i; None: unseeded

@@ -41,6 +41,20 @@ class StudyFamily:
     objective: str = "validation error (1 - accuracy)"
     seeds: tuple[dict[str, Any], ...] = ()
     min_epochs: int = 1
+    # A family file's (studies.files): its model builder and data loader, where it is, its sha256.
+    builder: Callable[..., Any] | None = None
+    loader: Callable[[dict[str, Any]], Any] | None = None
+    source: str | None = None
+    sha256: str | None = None
+
+    @property
+    def study_name(self) -> str:
+        """The default name of its study: the family's, or a family file's stem (``resnet_fashion``)."""
+        if self.source is None:
+            return self.name
+        path, _, name = self.source.rpartition(":")
+        stem = path.rsplit("/", 1)[-1].removesuffix(".py")
+        return stem if name == "FAMILY" else f"{stem}-{name}"
 
     def budget_defaults(self) -> dict[str, Any]:
         return {**BUDGET_DEFAULTS, **self.budget}
@@ -50,5 +64,7 @@ class StudyFamily:
         config = {"family": self.name, "dataset": self.dataset, **model_config}
         config.update(self.budget_defaults())
         config["seed"] = seed
+        if self.sha256:  # train refuses a family file that changed since
+            config["family_sha256"] = self.sha256
         config.update(pins)
         return config

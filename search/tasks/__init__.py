@@ -34,7 +34,7 @@ def task_of_config(config: dict[str, Any]) -> Task:
     """The task of a trial config (an export entry, a `train` output): its family's, else that of
     the first family on the config's dataset (a bare data config, as tests and benchmarks write)."""
     if "family" in config:
-        return task_of(get_family(config["family"]))
+        return task_of(get_family(config["family"], config.get("family_sha256")))
     for family in FAMILIES.values():
         if family.dataset == config.get("dataset"):
             return task_of(family)
@@ -45,7 +45,9 @@ def task_of_study(study: Any) -> Task:
     """The task of a study: its family's; a study without one (the permutation experiment's)
     holds classification runs."""
     family = study.user_attrs.get(attrs.FAMILY)
-    return task_of(get_family(family)) if family else TASKS[ClassificationTask.name]
+    if not family:
+        return TASKS[ClassificationTask.name]
+    return task_of(get_family(family, study.user_attrs.get(attrs.FAMILY_SHA256)))
 
 
 __all__ = ["TASKS", "Task", "get_task", "task_of", "task_of_config", "task_of_study"]
