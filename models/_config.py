@@ -304,15 +304,23 @@ def check_config(config: Any, *, strict: bool = False) -> dict[str, Any]:
     return config
 
 
-def describe(names: list[str], model: str | None, defaults: dict[str, Any], searched: dict[str, str]) -> list[str]:
-    """Lines of a table: key, what it accepts, what the study searches, its default, its meaning."""
+def describe(
+    names: list[str], model: str | None, defaults: dict[str, Any], searched: dict[str, str], own: tuple[str, ...] = ()
+) -> list[str]:
+    """Lines of a table: key, what it accepts, what the study searches, its default, its meaning.
+
+    ``own``: keys a family file defines, which the schema does not know (they accept what its space gives).
+    """
     rows = [("key", "accepts", "searched", "default", "meaning")]
     for name in names:
-        spec = key_spec(name, model)
-        if spec is None:
+        spec = None if name in own else key_spec(name, model)
+        if spec is None and name not in own:
             continue
         default = _json(defaults[name]) if name in defaults else "-"
-        rows.append((name, spec.allowed(), searched.get(name, "-"), default, spec.doc))
+        if spec is None:
+            rows.append((name, "what its space gives", searched.get(name, "-"), default, "the family file's own key"))
+        else:
+            rows.append((name, spec.allowed(), searched.get(name, "-"), default, spec.doc))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
 

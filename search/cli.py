@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up lines say nothing to a user
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -177,9 +179,14 @@ def _print_family_keys(family: Any) -> int:
     searched = {name: searched_text(d, key_spec(name, model)) for name, d in distributions.items()}
     defaults = {**family.reference_params, **family.reference, **family.budget_defaults()}
     names = list(dict.fromkeys(k.name for k in KEYS if k.name in known))
+    own: tuple[str, ...] = ()
+    if family.source:  # a family file: its keys are its own, only budget and data keys are Clockwork's
+        ours = {k.name for k in KEYS if k.group in ("budget", "identity") and k.name in known}
+        own = tuple(sorted(known - ours))
+        names = [n for n in names if n in ours] + list(own)
     print(f"{family.name}: {family.summary}")
     print(f"objective: {family.objective}; default = the reference network (trial 0) and the family's budget; --set KEY=VALUE pins any key")
-    for line in describe(names, model, defaults, searched):
+    for line in describe(names, model, defaults, searched, own):
         print(line.rstrip())
     return 0
 
