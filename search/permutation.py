@@ -151,9 +151,9 @@ class RunObjective(Objective):
     def __init__(self, planned: set[str], scoring: str = attrs.BEST_EPOCH_SCORING) -> None:
         from search.tasks import TASKS
         from search.tasks.classification import ClassificationTask
-        from search.worker import versions
+        from search.worker import keras_backend, versions
 
-        super().__init__(TASKS[ClassificationTask.name], None, {}, versions(), scoring)
+        super().__init__(TASKS[ClassificationTask.name], None, {}, versions(keras_backend()), scoring)
         self.planned = planned
 
     def configure(self, trial: optuna.Trial) -> dict[str, Any]:

@@ -47,25 +47,61 @@ POLL_SECONDS = 2.0
 MAX_CONSECUTIVE_FAILURES = 5
 
 
-def versions() -> dict[str, str]:
+def keras_backend() -> str:
+    """The Keras backend this process trains with (``$KERAS_BACKEND``, else Keras' own config),
+    read without importing Keras' backend libraries."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def versions(backend: str | None = None) -> dict[str, str]:
+    """Python, Keras, its backend (name and version) and Optuna, as every trial records them."""
     out = {"python": platform.python_version()}
-    for dist, key in (("tensorflow-cpu", "tensorflow"), ("tensorflow", "tensorflow"), ("keras", "keras"), ("optuna", "optuna")):
+    if backend is not None:
+        out["keras_backend"] = backend
+    dists = [("keras", "keras"), ("optuna", "optuna")]
+    if backend in (None, "tensorflow"):
+        dists = [("tensorflow-cpu", "tensorflow"), ("tensorflow", "tensorflow"), *dists]
+    elif backend == "jax":
+        dists = [("jax", "jax"), ("jaxlib", "jaxlib"), *dists]
+    elif backend == "torch":
+        dists = [("torch", "torch"), *dists]
+    for dist, key in dists:
         with contextlib.suppress(metadata.PackageNotFoundError):
             out.setdefault(key, metadata.version(dist))
     return out
 
 
-def set_threads(threads: int) -> None:
-    """Give this worker ``threads`` CPU threads, so N workers share the cores instead of fighting."""
-    import tensorflow as tf
+def set_threads(threads: int, index: int = 0, backend: str = "tensorflow") -> None:
+    """Give this worker ``threads`` CPU threads, so N workers share the cores instead of fighting.
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        # TensorFlow already ran in this process (a worker started from Python, not the CLI):
-        # its thread pools are fixed now.
-        log.warning("TensorFlow is already initialised in this process; keeping its thread count")
+    TensorFlow and PyTorch take a thread count (TensorFlow is imported only under its backend).
+    JAX has no setting that holds (XLA starts its own pools), so a JAX worker is pinned to
+    ``threads`` cores of its own, the ``index``-th slice of the cores this process may use.
+    """
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            # TensorFlow already ran in this process (a worker started from Python, not the CLI):
+            # its thread pools are fixed now.
+            log.warning("TensorFlow is already initialised in this process; keeping its thread count")
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):  # settable once, before any parallel work
+            torch.set_num_interop_threads(threads)
+    elif hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        start = (index * threads) % len(cores)
+        mine = set((cores * 2)[start : start + min(threads, len(cores))])
+        os.sched_setaffinity(0, mine)
+        log.info("%s backend: this worker runs on cores %s", backend, sorted(mine))
 
 
 class _Interrupts:
@@ -156,12 +192,13 @@ class Worker:
         epochs = int(pins.get("epochs", family.budget_defaults()["epochs"]))
         study.pruner = make_pruner(study.user_attrs.get(attrs.PRUNER, family.pruner), epochs, family.min_epochs)
         study.sampler = worker_sampler(study, index)
+        backend = keras_backend() if task.trains else None
         if threads and task.trains:  # a task that trains nothing never imports TensorFlow
-            set_threads(threads)
+            set_threads(threads, index, backend)
         self.worker_id = _worker_id()
         self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES")  # set per worker by the launcher
         scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
-        self.objective = Objective(task, family, pins, versions(), scoring)
+        self.objective = Objective(task, family, pins, versions(backend), scoring)
         if task.trains:
             self.objective.data.get(family.full_config(family.reference, pins, seed=0))  # fail fast, and load once
         self.budget = 0
