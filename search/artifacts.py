@@ -196,10 +196,10 @@ def upload_predictions(trial: optuna.Trial, images: np.ndarray, true: np.ndarray
 
 
 def upload_model_if_best(trial: optuna.Trial, model: Any, value: float) -> bool:
-    """Upload ``model.keras`` when ``value`` beats every completed trial of the study so far."""
+    """Upload ``model.keras`` when ``value`` (the error) beats every completed trial of the study so far."""
     study = trial.study
-    done = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-    if study.direction == optuna.study.StudyDirection.MAXIMIZE:
+    done = [t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE:
         best = not done or value > max(done)
     else:
         best = not done or value < min(done)

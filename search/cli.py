@@ -16,7 +16,7 @@ from datasets import DataError
 from search.errors import UserError
 from storage import ENV_VAR, Location, StorageError, default_url, parse_location
 from storage.export import ExportError
-from search.study import SAMPLERS
+from search.study import OBJECTIVE_CHOICES, SAMPLERS
 from studies import FAMILIES, FamilyFileError, UnknownStudy, get_family
 
 log = logging.getLogger("search")
@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pruner", default=None, choices=("median", "hyperband", "none"), help="pruner of a new study (default: the family's)")
     p.add_argument("--sampler", default=None, choices=SAMPLERS, help="sampler of a new study (default: tpe; gp needs PyTorch)")
     p.add_argument("--sampler-seed", type=int, default=None, metavar="N", help="seed of a new study's sampler: worker i samples with N+i")
+    p.add_argument(
+        "--objectives", default=None, choices=OBJECTIVE_CHOICES,
+        help="what a new study minimises: the error (default), or the error and the parameter count or training seconds "
+        "(multi-objective: nothing prunes; status and export --pareto show the Pareto front)",
+    )
     p.add_argument("--warm-start", default=None, metavar="STUDY|FILE.json", help="enqueue the best 3 trials of an earlier study (same storage) or export file")
     p.add_argument(
         "--trial-timeout", type=float, default=None, metavar="SECONDS",
@@ -95,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write the best trials of a study as JSON for `train`")
     p.add_argument("study")
-    p.add_argument("--top", type=int, default=1)
+    p.add_argument("--top", type=int, default=1, help="the K trials of lowest error")
+    p.add_argument("--pareto", action="store_true", help="a multi-objective study's whole Pareto front instead of --top")
     p.add_argument("--out", type=Path, required=True)
     _storage_arg(p)
 
@@ -194,7 +200,7 @@ def _print_family_keys(family: Any) -> int:
 def cmd_launch(args: argparse.Namespace) -> int:
     from search.launcher import run_launch
     from search.pins import check_pins, parse_pins
-    from search.study import create_study, warm_start, warm_start_params
+    from search.study import create_study, parse_objectives, warm_start, warm_start_params
     from search.tasks import task_of
 
     family = get_family(args.family)
@@ -216,7 +222,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
     name = args.study_name or family.study_name
     # Everything is checked before the study is created: a rejected launch writes nothing.
     start = warm_start_params(args.warm_start, url, family) if args.warm_start else []
-    study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed, data)
+    objectives = parse_objectives(args.objectives) if args.objectives else None
+    study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed, data, objectives)
     if start:
         warm_start(study, args.warm_start, start)
     if args.workers == 0:
@@ -298,10 +305,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise UserError("--top must be at least 1")
     url = _url(args)
-    data = export_study(open_study(url, args.study, heartbeat=False), args.top, url.url)
+    data = export_study(open_study(url, args.study, heartbeat=False), args.top, url.url, pareto=args.pareto)
     write_export(data, args.out)
     best = data["trials"][0]
-    print(f"wrote {len(data['trials'])} trial(s) of {args.study} to {args.out}; best: trial #{best['trial']}, value {best['value']:.4f}")
+    if args.pareto:
+        print(f"wrote the Pareto front of {args.study}, {len(data['trials'])} trial(s), to {args.out}; lowest error: trial #{best['trial']}, {best['value']:.4f}")
+    else:
+        print(f"wrote {len(data['trials'])} trial(s) of {args.study} to {args.out}; best: trial #{best['trial']}, value {best['value']:.4f}")
     print(f"retrain it with: {COMMAND} train {args.out} --out runs/{args.study}-best")
     return 0
 

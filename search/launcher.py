@@ -30,7 +30,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from search.study import best_trial, finished_count, open_study, state_counts
+from search.study import best_trial, error_of, finished_count, objectives_of, open_study, pareto_front, state_counts
 from search.tasks import Task, task_of_study
 from storage import Location, attrs
 from storage.urls import MAX_RETRY
@@ -244,13 +244,20 @@ def _progress(trials: int, study_name: str) -> tqdm:
 def _update(bar: tqdm, study: Any, task: Task) -> None:
     counts = state_counts(study)
     best = best_trial(study)
-    best_text = task.format_value(best.value) if best else "-"
+    best_text = task.format_value(error_of(best)) if best else "-"
     bar.set_postfix(running=counts["RUNNING"], failed=counts["FAIL"], best=best_text, refresh=False)
     moved = min(finished_count(counts), bar.total) - bar.n
     if moved > 0:
         bar.update(moved)  # draws the line (off a terminal: the only time a line is written)
     elif sys.stderr.isatty():
         bar.refresh()
+
+
+SECOND_NAMES = {"params": "parameters", "seconds": "training seconds"}
+
+
+def _second(objective: str, value: float) -> str:
+    return f"{int(value):,} parameters" if objective == "params" else f"{value:.1f} s of training"
 
 
 def failure_lines(study: Any, shown: int = 3) -> list[str]:
@@ -304,19 +311,19 @@ def print_summary(study: Any, task: Task | None = None) -> None:
         return
     attrs_ = best.user_attrs
     print(
-        f"best trial #{best.number}: validation error {task.format_value(best.value)}, {task.test_line(attrs_)}, "
+        f"best trial #{best.number}: validation error {task.format_value(error_of(best))}, {task.test_line(attrs_)}, "
         f"{attrs_.get(attrs.EPOCHS)} epochs, {attrs_.get(attrs.PARAM_COUNT)} parameters"
     )
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
     reference = [t for t in complete if t.user_attrs.get(attrs.REFERENCE)]
     if reference and reference[0].number != best.number:
-        print(f"reference network (trial #{reference[0].number}): validation error {task.format_value(reference[0].value)}")
+        print(f"reference network (trial #{reference[0].number}): validation error {task.format_value(error_of(reference[0]))}")
     for seed in (t for t in complete if t.user_attrs.get(attrs.SEED) and t.number != best.number):
-        print(f"seed (trial #{seed.number}): validation error {task.format_value(seed.value)}, {task.test_line(seed.user_attrs)}")
+        print(f"seed (trial #{seed.number}): validation error {task.format_value(error_of(seed))}, {task.test_line(seed.user_attrs)}")
     sampled = [t for t in complete if not (t.user_attrs.get(attrs.REFERENCE) or t.user_attrs.get(attrs.SEED))]
     if sampled and best not in sampled:
-        top = min(sampled, key=lambda t: t.value)
-        print(f"best sampled trial #{top.number}: validation error {task.format_value(top.value)}, {task.test_line(top.user_attrs)}")
+        top = min(sampled, key=error_of)
+        print(f"best sampled trial #{top.number}: validation error {task.format_value(error_of(top))}, {task.test_line(top.user_attrs)}")
     elif not sampled:  # every sampled trial was pruned: the best of them, as far as it got
         pruned = [
             t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
@@ -329,5 +336,11 @@ def print_summary(study: Any, task: Task | None = None) -> None:
                 f"validation error {task.format_value(top.user_attrs[attrs.VAL_ERROR])}, {task.test_line(top.user_attrs)}"
             )
     print("config:", json.dumps(attrs_.get(attrs.CONFIG), sort_keys=True))
+    objectives = objectives_of(study)
+    if len(objectives) > 1:
+        front = pareto_front(study)
+        print(f"Pareto front (validation error, {SECOND_NAMES[objectives[1]]}), {len(front)} trial(s):")
+        for t in front:
+            print(f"  #{t.number}: {task.format_value(t.values[0])}, {_second(objectives[1], t.values[1])}; {task.test_line(t.user_attrs)}")
     for line in task.summary_notes(study, best):
         print(line)

@@ -31,6 +31,8 @@ class Objective:
     ``keep_best_model``: upload ``model.keras`` when a trial beats every earlier one.
     ``scoring``: a trial's value is its best epoch's validation error (``best-epoch``) or its last
     epoch's (``last-epoch``, studies created before best-epoch scoring).
+    ``objectives``: ``["error"]``, or the error and ``params`` (the model's parameter count) or
+    ``seconds`` (its training time): a multi-objective trial returns both, and is never pruned.
     """
 
     keep_best_model = True
@@ -42,9 +44,11 @@ class Objective:
         pins: dict[str, Any],
         versions: dict[str, str],
         scoring: str = attrs.BEST_EPOCH_SCORING,
+        objectives: list[str] | None = None,
     ) -> None:
         self.task = task
         self.scoring = scoring
+        self.objectives = objectives or ["error"]
         self.family = family
         self.pins = pins
         self.versions = versions
@@ -56,12 +60,20 @@ class Objective:
         family = self.family
         return family.full_config(family.space(PinnedTrial(trial, self.pins)), self.pins, seed=trial.number)
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    @property
+    def prunes(self) -> bool:
+        return len(self.objectives) == 1
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         self.last_failure = None
         try:
             config = self.configure(trial)
             trial.set_user_attr(attrs.CONFIG, config)
-            return self.task.run(trial, config, self)
+            value = self.task.run(trial, config, self)
+            if self.prunes:
+                return value
+            second = {"params": attrs.PARAM_COUNT, "seconds": attrs.TRAIN_SECONDS}[self.objectives[1]]
+            return value, float(trial.user_attrs.get(second, 0.0))
         except optuna.TrialPruned:
             raise
         except (Exception, KeyboardInterrupt) as exc:
@@ -83,7 +95,8 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
         trainer = task.trainer(config, objective.data.get(config))
         trial.set_user_attr(attrs.PARAM_COUNT, trainer.param_count)
         log.info("trial %d: %s", trial.number, config)
-        trainer.fit([KerasPruningCallback(trial, "val_error")], restore_best=best)
+        pruning = [KerasPruningCallback(trial, "val_error")] if objective.prunes else []  # Optuna's pruners judge one objective
+        trainer.fit(pruning, restore_best=best)
     except optuna.TrialPruned:
         _record(task, trial, trainer, best=best)
         raise

@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 from plotly.subplots import make_subplots
 
+from search.study import SECOND_OBJECTIVES, error_of, objectives_of, pareto_front
 from search.tasks import task_of_study
 from storage import attrs
 from studies import TASK_ONE
@@ -137,7 +138,7 @@ def write_report(storage: Any, out: Path, artifact_dir: Path | None, url: str) -
 # Per study.
 
 def _complete(study: optuna.Study) -> list[FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
 
 
 def _choice(trial: FrozenTrial, key: str) -> Any:
@@ -161,7 +162,6 @@ def study_section(page: _Page, study: optuna.Study) -> None:
     objective = study.user_attrs.get(attrs.OBJECTIVE, "objective value")
     page.text(f"family {family}; {states}; objective: {objective} (lower is better)")
     from search.launcher import record_lines
-    from search.tasks import task_of_study
 
     for line in record_lines(study, task_of_study(study)):  # versions, data, disk
         page.text(line)
@@ -169,23 +169,29 @@ def study_section(page: _Page, study: optuna.Study) -> None:
     if not complete:
         page.no_data(f"study {name}", "no completed trial to plot")
         return
-    best = min(complete, key=lambda t: t.value)
-    page.text(f"best trial #{best.number}: {best.value:.4f}")
-    page.try_figure("optimisation history", lambda: vis.plot_optimization_history(study, target_name=objective))
+    best = min(complete, key=error_of)
+    page.text(f"best trial #{best.number}: {error_of(best):.4f}")
+    objectives = objectives_of(study)
+    target = error_of if len(objectives) > 1 else None  # a multi-objective study: plot its error
+    page.try_figure("optimisation history", lambda: vis.plot_optimization_history(study, target=target, target_name=objective))
+    if len(objectives) > 1:
+        names = [objective, SECOND_OBJECTIVES[objectives[1]]]
+        page.text(f"multi-objective: {' and '.join(names)}; {len(pareto_front(study))} trial(s) on the Pareto front")
+        page.try_figure("Pareto front", lambda: vis.plot_pareto_front(study, target_names=names))
     if len({tuple(sorted(t.params.items())) for t in complete}) < 2:
         page.text("parameter importances and parallel coordinates: need two completed trials with different parameters", "nodata")
     else:
         if len(complete) < MIN_IMPORTANCE_TRIALS:
             page.text(
                 f"parameter importances: {len(complete)} completed trial(s); importances are shown from "
-                f"{MIN_IMPORTANCE_TRIALS} on (a ranking of {len(study.best_trial.params)} parameters from fewer is noise)",
+                f"{MIN_IMPORTANCE_TRIALS} on (a ranking of {len(best.params)} parameters from fewer is noise)",
                 "nodata",
             )
         else:
             with warnings.catch_warnings():  # PED-ANOVA warns about every choice seen fewer than twice
                 warnings.simplefilter("ignore", UserWarning)
-                page.try_figure("parameter importances", lambda: vis.plot_param_importances(study))
-        page.try_figure("parallel coordinates", lambda: vis.plot_parallel_coordinate(study, target_name=objective))
+                page.try_figure("parameter importances", lambda: vis.plot_param_importances(study, target=target, target_name=objective))
+        page.try_figure("parallel coordinates", lambda: vis.plot_parallel_coordinate(study, target=target, target_name=objective))
     if any(_choice(t, d) is not None for t in complete for d in CATEGORICAL):
         page.try_figure("objective by categorical choice", lambda: categorical_boxes(complete, objective, name))
 
@@ -199,7 +205,7 @@ def categorical_boxes(trials: list[FrozenTrial], objective: str, title: str) -> 
     for col, dim in enumerate(dims, start=1):
         by: dict[str, list[float]] = defaultdict(list)
         for t in trials:
-            by[str(_choice(t, dim))].append(t.value)
+            by[str(_choice(t, dim))].append(error_of(t))
         for choice, values in sorted(by.items()):
             fig.add_trace(go.Box(y=values, name=choice, boxpoints="all", showlegend=False), row=1, col=col)
     fig.update_yaxes(title_text=objective, row=1, col=1)
@@ -223,10 +229,10 @@ def task_one_section(page: _Page, studies: list[optuna.Study]) -> None:
         complete = _complete(study)
         if not complete:
             continue
-        best, ref = min(complete, key=lambda t: t.value), _reference(study)
+        best, ref = min(complete, key=error_of), _reference(study)
         rows.append([
-            study.study_name, f"#{best.number}", best.value, best.user_attrs.get("test_accuracy"),
-            f"#{ref.number}" if ref else "not finished", ref.value if ref else None, ref.user_attrs.get("test_accuracy") if ref else None,
+            study.study_name, f"#{best.number}", error_of(best), best.user_attrs.get("test_accuracy"),
+            f"#{ref.number}" if ref else "not finished", error_of(ref) if ref else None, ref.user_attrs.get("test_accuracy") if ref else None,
         ])
         names.append(study.study_name)
         best_acc.append(best.user_attrs.get("test_accuracy"))
@@ -308,7 +314,7 @@ def clock_section(page: _Page, studies: list[optuna.Study], storage: Any, artifa
             page.no_data(f"clock study {study.study_name}", "no completed trial")
             continue
         page.try_figure("best error by head type", lambda: head_bars(complete, study.study_name))
-        best = min(complete, key=lambda t: t.value)
+        best = min(complete, key=error_of)
         folder = artifact_dir or study_artifact_dir(study, url)
         predictions = _best_predictions(best, storage, folder)
         if predictions is None:
@@ -328,11 +334,11 @@ def head_bars(trials: list[FrozenTrial], title: str) -> go.Figure:
     best: dict[str, FrozenTrial] = {}
     for t in trials:
         head = str(_choice(t, "head"))
-        if head not in best or t.value < best[head].value:
+        if head not in best or error_of(t) < error_of(best[head]):
             best[head] = t
     heads = sorted(best)
     fig = go.Figure([
-        go.Bar(name="validation (objective)", x=heads, y=[best[h].value for h in heads]),
+        go.Bar(name="validation (objective)", x=heads, y=[error_of(best[h]) for h in heads]),
         go.Bar(name="test", x=heads, y=[best[h].user_attrs.get("test_mean") for h in heads]),
     ])
     fig.update_layout(barmode="group", title=f"{title}: best mean error by head type", yaxis_title="mean common-sense error (minutes)", height=400)

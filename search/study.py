@@ -64,6 +64,29 @@ def make_sampler(name: str = "tpe", seed: int | None = None) -> optuna.samplers.
     raise UserError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
 
 
+# The second objective a study may minimise beside the error, and its name in the dashboard.
+SECOND_OBJECTIVES = {"params": "parameters", "seconds": "training seconds"}
+OBJECTIVE_CHOICES = ("error", *(f"error,{k}" for k in SECOND_OBJECTIVES))
+
+
+def parse_objectives(text: str) -> list[str]:
+    """``error`` or ``error,params`` / ``error,seconds`` -> the list a study records."""
+    names = [p.strip() for p in text.split(",")]
+    if text not in OBJECTIVE_CHOICES:
+        raise UserError(f"--objectives {text}: expected one of {', '.join(OBJECTIVE_CHOICES)}")
+    return names
+
+
+def objectives_of(study: optuna.Study) -> list[str]:
+    """What a study minimises: ``["error"]``, or the error and a second objective."""
+    return list(study.user_attrs.get(attrs.OBJECTIVES, ["error"]))
+
+
+def error_of(trial: optuna.trial.FrozenTrial) -> float | None:
+    """A trial's error: its value, or a multi-objective trial's first value."""
+    return trial.values[0] if trial.values else None
+
+
 def create_study(
     url: str | Location,
     name: str,
@@ -72,6 +95,7 @@ def create_study(
     sampler: str | None = None,
     sampler_seed: int | None = None,
     data: str | None = None,
+    objectives: list[str] | None = None,
 ) -> optuna.Study:
     """Create ``name`` (or open it if it exists) and enqueue the reference network as trial 0.
 
@@ -99,12 +123,22 @@ def create_study(
         for key, asked in ((attrs.PRUNER, pruner), (attrs.SAMPLER, sampler), (attrs.SAMPLER_SEED, sampler_seed)):
             if asked is not None and asked != stored[key]:
                 log.warning("study %s keeps the %s it was created with: %s", name, key.replace("_", " "), stored[key])
+        if objectives is not None and objectives != objectives_of(study):
+            raise UserError(f"study {name!r} minimises {','.join(objectives_of(study))}; it cannot change to {','.join(objectives)}")
         recorded = study.user_attrs.get(attrs.DATA_FINGERPRINT)
         if data and recorded and data.split()[0] != recorded.split()[0]:
             log.warning("study %s was created on other data (%s); now: %s", name, recorded, data)
         return study
-    study = optuna.create_study(study_name=name, storage=storage, direction="minimize")
+    objectives = objectives or ["error"]
+    if len(objectives) > 1:
+        if sampler == "cmaes":
+            raise UserError("the cmaes sampler is single-objective; with --objectives use tpe, random, qmc or gp")
+        if pruner != "none":
+            log.info("a multi-objective study prunes nothing: Optuna's pruners judge one objective")
+            pruner = "none"
+    study = optuna.create_study(study_name=name, storage=storage, directions=["minimize"] * len(objectives))
     study.set_user_attr(attrs.FAMILY, family.name)
+    study.set_user_attr(attrs.OBJECTIVES, objectives)
     if family.sha256:
         study.set_user_attr(attrs.FAMILY_SHA256, family.sha256)
     study.set_user_attr(attrs.PRUNER, pruner)
@@ -113,7 +147,8 @@ def create_study(
     study.set_user_attr(attrs.SAMPLER, sampler)
     study.set_user_attr(attrs.SAMPLER_SEED, sampler_seed)
     study.set_user_attr(attrs.OBJECTIVE, family.objective)
-    study.set_metric_names([family.objective])  # optuna-dashboard's name for the value ("Objective 0" without it)
+    # optuna-dashboard's names for the values ("Objective 0" without them)
+    study.set_metric_names([family.objective, *(SECOND_OBJECTIVES[k] for k in objectives[1:])])
     study.set_user_attr(attrs.PROJECT_VERSION, project_version())
     study.set_user_attr(attrs.DATA_FINGERPRINT, data)
     study.set_user_attr(attrs.SCORING, attrs.BEST_EPOCH_SCORING)
@@ -160,7 +195,7 @@ def warm_start_params(source: str, location: str | Location, family: StudyFamily
             earlier = open_study(location, source, heartbeat=False)
         except (StorageError, UserError) as exc:
             raise UserError(f"--warm-start {source}: not an export file, and {exc}") from None
-        done = sorted(earlier.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.value)
+        done = sorted(earlier.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=error_of)
         if not done:
             raise UserError(f"study {source!r} has no completed trial to start from")
         params = [t.params for t in done[:top]]
@@ -233,5 +268,15 @@ def finished_count(counts: Counter[str]) -> int:
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return min(complete, key=lambda t: t.value) if complete else None
+    """The completed trial of lowest error (a multi-objective study's too: its Pareto front is
+    :func:`pareto_front`)."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    return min(complete, key=error_of) if complete else None
+
+
+def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials no other beats on every objective, by error; a single-objective study's best."""
+    if len(objectives_of(study)) == 1:
+        best = best_trial(study)
+        return [best] if best else []
+    return sorted(study.best_trials, key=error_of)

@@ -33,6 +33,7 @@ from search.study import (
     family_of,
     finished_count,
     make_pruner,
+    objectives_of,
     open_study,
     repeated_failure,
     state_counts,
@@ -190,7 +191,9 @@ class Worker:
         check_pins(family, pins)
         task = task_of(family)
         epochs = int(pins.get("epochs", family.budget_defaults()["epochs"]))
-        study.pruner = make_pruner(study.user_attrs.get(attrs.PRUNER, family.pruner), epochs, family.min_epochs)
+        objectives = objectives_of(study)
+        pruner = study.user_attrs.get(attrs.PRUNER, family.pruner) if len(objectives) == 1 else "none"
+        study.pruner = make_pruner(pruner, epochs, family.min_epochs)
         study.sampler = worker_sampler(study, index)
         backend = keras_backend() if task.trains else None
         if threads and task.trains:  # a task that trains nothing never imports TensorFlow
@@ -198,7 +201,7 @@ class Worker:
         self.worker_id = _worker_id()
         self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES")  # set per worker by the launcher
         scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
-        self.objective = Objective(task, family, pins, versions(backend), scoring)
+        self.objective = Objective(task, family, pins, versions(backend), scoring, objectives)
         if task.trains:
             self.objective.data.get(family.full_config(family.reference, pins, seed=0))  # fail fast, and load once
         self.budget = 0

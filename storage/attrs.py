@@ -17,6 +17,7 @@ PERMUTATIONS = "permutations"
 LATEST = "latest"
 PROJECT_VERSION = "project_version"  # the Clockwork that created the study: git commit, or package version
 DATA_FINGERPRINT = "data_fingerprint"  # what the study's data was when it was created (task.check_data)
+OBJECTIVES = "objectives"  # ["error"] or ["error", "params" | "seconds"]: a multi-objective study's values
 SCORING = "scoring"  # how trials are scored: "best-epoch"; a study without it: "last-epoch"
 
 BEST_EPOCH_SCORING = "best-epoch"  # values of SCORING

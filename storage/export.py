@@ -26,13 +26,21 @@ class ExportError(Exception):
     """A study with nothing to export, or an export file that cannot be read."""
 
 
-def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, Any]:
-    """The ``top`` completed trials of ``study``, best first."""
+def export_study(study: optuna.Study, top: int, storage_url: str, pareto: bool = False) -> dict[str, Any]:
+    """The ``top`` completed trials of ``study``, lowest error first; with ``pareto``, a
+    multi-objective study's Pareto front instead (each entry then has ``values`` by objective)."""
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if attrs.CONFIG in t.user_attrs]
     if not complete:
         raise ExportError(f"study {study.study_name!r} has no completed trial to export yet")
-    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    chosen = sorted(complete, key=lambda t: t.value, reverse=reverse)[:top]
+    objectives = list(study.user_attrs.get(attrs.OBJECTIVES, ["error"]))
+    if pareto:
+        if len(objectives) == 1:
+            raise ExportError(f"study {study.study_name!r} has one objective: its Pareto front is its best trial (export without --pareto)")
+        front = {t.number for t in study.best_trials}
+        chosen = sorted((t for t in complete if t.number in front), key=lambda t: t.values[0])
+    else:
+        reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+        chosen = sorted(complete, key=lambda t: t.values[0], reverse=reverse)[:top]
     best_epoch = study.user_attrs.get(attrs.SCORING) == attrs.BEST_EPOCH_SCORING
     return {
         "format": FORMAT,
@@ -41,11 +49,13 @@ def export_study(study: optuna.Study, top: int, storage_url: str) -> dict[str, A
         "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "project_version": study.user_attrs.get(attrs.PROJECT_VERSION),  # None: a study made before it was recorded
         "data_fingerprint": study.user_attrs.get(attrs.DATA_FINGERPRINT),
+        **({"objectives": objectives, "pareto": pareto} if len(objectives) > 1 else {}),
         "trials": [
             {
                 "study": study.study_name,
                 "trial": t.number,
-                "value": t.value,
+                "value": t.values[0],  # the error, also in a multi-objective study
+                **({"values": dict(zip(objectives, t.values))} if len(objectives) > 1 else {}),
                 "config": retrain_config(t, best_epoch),
                 "params": t.params,
                 "metrics": {
