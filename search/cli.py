@@ -294,6 +294,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         store.remove(artifact_id)
     if logs.is_dir():
         shutil.rmtree(logs)
+    shutil.rmtree(folder / "checkpoints" / args.study, ignore_errors=True)  # a stopped trial's epochs
     print(f"deleted {what}")
     return 0
 

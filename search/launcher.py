@@ -211,13 +211,14 @@ def _error_line(log_path: Path) -> str:
 def end_orphaned_trials(study: Any, pids: list[int], *, retry: bool = False) -> int:
     """End as FAIL the RUNNING trials of the exited worker processes ``pids``; return how many.
 
-    With ``retry`` each is queued again with its parameters, as a heartbeat would have done
-    (Optuna's ``RetryHeartbeatStaleTrialCallback``, at most ``MAX_RETRY`` times per trial).
+    With ``retry`` each is queued again with its parameters, as a heartbeat would have done (at
+    most ``MAX_RETRY`` times per trial), and continues from its checkpoint (search.checkpoints).
     """
+    from search.checkpoints import requeue
+
     if not pids:
         return 0
     owners = {f"{socket.gethostname()}:{pid}" for pid in pids}
-    requeue = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
     ended = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get(attrs.WORKER) in owners:
@@ -226,7 +227,7 @@ def end_orphaned_trials(study: Any, pids: list[int], *, retry: bool = False) -> 
                 study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
                 ended += 1
                 if retry:
-                    requeue(study, study._storage.get_trial(trial._trial_id))
+                    requeue(study, trial.number, max_retry=MAX_RETRY)
     return ended
 
 

@@ -89,21 +89,40 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
     from optuna_integration import KerasPruningCallback
 
     trial.set_user_attr(attrs.VERSIONS, objective.versions)
+    from search.checkpoints import Checkpoint, folder_of
+
     best = objective.scoring == attrs.BEST_EPOCH_SCORING
     trainer = None
+    checkpoint = Checkpoint(folder_of(trial.study, trial))
     try:
         trainer = task.trainer(config, objective.data.get(config))
         trial.set_user_attr(attrs.PARAM_COUNT, trainer.param_count)
+        if checkpoint.exists and not checkpoint.matches(config):
+            log.warning("trial %d: %s holds another config's checkpoint; starting from epoch 0", trial.number, checkpoint.folder)
+            checkpoint.remove()
+        if checkpoint.exists:  # a stopped trial queued again: continue after its last finished epoch
+            done = checkpoint.restore(trainer)
+            trial.set_user_attr(attrs.RESUMED_FROM_EPOCH, done)
+            for step, value in enumerate(trainer.record.val_errors):  # the new trial's curve: every epoch once
+                trial.report(value, step)
+            log.info("trial %d: resumed after epoch %d of %s", trial.number, done, checkpoint.folder)
         log.info("trial %d: %s", trial.number, config)
         pruning = [KerasPruningCallback(trial, "val_error")] if objective.prunes else []  # Optuna's pruners judge one objective
-        trainer.fit(pruning, restore_best=best)
+        trainer.fit(pruning, restore_best=best, checkpoint=checkpoint)
     except optuna.TrialPruned:
+        checkpoint.remove()
         _record(task, trial, trainer, best=best)
         raise
-    except (Exception, KeyboardInterrupt):
+    except KeyboardInterrupt:  # stopped: the checkpoint stays for the queued copy
         if trainer is not None:
             _record(task, trial, trainer, best=best, test=False)
         raise
+    except Exception:
+        checkpoint.remove()  # the config's own failure: nothing will continue it
+        if trainer is not None:
+            _record(task, trial, trainer, best=best, test=False)
+        raise
+    checkpoint.remove()
     record = trainer.record
     value = record.val_errors[record.scored_epoch(best) - 1]
     _record(task, trial, trainer, best=best)

@@ -98,6 +98,18 @@ class BestWeights(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
+class SaveCheckpoint(keras.callbacks.Callback):
+    """Saves the trainer's state after each epoch (after its record and best weights are updated)."""
+
+    def __init__(self, checkpoint: Any, trainer: "Trainer") -> None:
+        super().__init__()
+        self.checkpoint = checkpoint
+        self.trainer = trainer
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.checkpoint.save(self.trainer)
+
+
 class TimeLimit(keras.callbacks.Callback):
     """Ends training after the first epoch that finishes past ``seconds`` (a trial's time limit)."""
 
@@ -185,13 +197,16 @@ class Trainer:
         with_validation: bool = True,
         restore_best: bool = True,
         replay: Sequence[float] | None = None,
+        checkpoint: Any = None,
     ) -> None:
         """Fit for ``config['epochs']``; raise FloatingPointError if the loss diverges.
 
         ``callbacks`` run after the validation error is in the logs, so a pruning callback can
         monitor ``val_error``. With ``restore_best`` the best epoch's weights are restored however
         fitting ends. Without validation (final retraining) the validation images join the
-        training set and the learning rates ``replay`` those the trial recorded.
+        training set and the learning rates ``replay`` those the trial recorded. With a
+        ``checkpoint`` (search.checkpoints) the state is saved after every epoch, and fitting
+        starts after the epochs the record already holds (a resumed trial).
         """
         s = self.splits
         validation, measure = self._validation() if with_validation else (None, [])
@@ -203,14 +218,18 @@ class Trainer:
         limit = self.config.get("trial_timeout")
         self.time_limit = TimeLimit(float(limit)) if limit else None
         keep = [self.best_weights] if with_validation and restore_best else []
+        save = [SaveCheckpoint(checkpoint, self)] if checkpoint is not None else []
         try:
             self.model.fit(
                 x,
                 self._targets(y),
                 batch_size=self.config["batch_size"],
                 epochs=self.config["epochs"],
+                initial_epoch=self.record.epochs,
                 validation_data=validation,
-                callbacks=[*set_rate, *measure, self.record, *keep, *react, *filter(None, [self.time_limit]), *callbacks],
+                callbacks=[
+                    *set_rate, *measure, self.record, *keep, *react, *save, *filter(None, [self.time_limit]), *callbacks,
+                ],
                 verbose=0,
             )
         finally:
@@ -220,6 +239,13 @@ class Trainer:
     def validation_summary(self, epoch: int | None = None) -> dict[str, float]:
         """More validation numbers of the 1-based ``epoch`` (default: the last), by name."""
         return {}
+
+    def extra_state(self) -> dict[str, Any]:
+        """What a checkpoint keeps beyond weights and the epoch record (JSON): a task's own history."""
+        return {}
+
+    def restore_extra(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`extra_state` when a trial resumes."""
 
     def evaluate_test(self) -> dict[str, float]:
         """Test metrics by name; called once, after model selection is over."""

@@ -25,6 +25,7 @@ from typing import Any
 
 import optuna
 
+from search.checkpoints import requeue
 from search.errors import UserError
 from search.objective import Objective
 from search.pins import check_pins
@@ -206,6 +207,7 @@ class Worker:
             self.objective.data.get(family.full_config(family.reference, pins, seed=0))  # fail fast, and load once
         self.budget = 0
         self.surplus = False
+        self.current: int | None = None  # the number of the trial running now
         self._lock = contextlib.ExitStack()
 
     def _guarded(self, trial: optuna.Trial) -> float:
@@ -221,6 +223,7 @@ class Worker:
             trial.set_user_attr(attrs.FAIL_REASON, reason)
             raise BudgetSurplus(reason)
         self.interrupts.in_trial = True
+        self.current = trial.number
         try:
             self.interrupts.check()
             return self.objective(trial)
@@ -250,7 +253,13 @@ class Worker:
                     self._sleep(POLL_SECONDS)
                     continue
                 self.surplus = False
-                study.optimize(self._guarded, n_trials=1, catch=(Exception,), gc_after_trial=False)
+                self.current = None
+                try:
+                    study.optimize(self._guarded, n_trials=1, catch=(Exception,), gc_after_trial=False)
+                except KeyboardInterrupt:
+                    if self.current is not None and self.objective.task.trains:
+                        requeue(study, self.current)  # stopped, not failed: a later worker continues it
+                    raise
             finally:
                 self._lock.close()
             if self.surplus:

@@ -40,5 +40,6 @@ TRAIN_SECONDS = "train_seconds"
 VAL_ERROR = "val_error"  # the trial's validation error as scored (its best epoch's, see SCORING)
 VAL_ERROR_LAST = "val_error_last"
 BEST_EPOCH = "best_epoch"
+RESUMED_FROM_EPOCH = "resumed_from_epoch"  # a stopped trial continued by a queued copy: the epochs it had
 LEARNING_RATES = "learning_rates"  # the learning rate of every epoch the trial ran
 DATA_SOURCE = "data_source"

@@ -24,10 +24,10 @@ class ClockValidation(keras.callbacks.Callback):
     little; the objective is the error in minutes after decoding.
     """
 
-    def __init__(self, trainer: "ClockTrainer") -> None:
+    def __init__(self, trainer: "ClockTrainer", earlier: list[dict[str, float]] | None = None) -> None:
         super().__init__()
         self.trainer = trainer
-        self.summaries: list[dict[str, float]] = []  # one per epoch
+        self.summaries: list[dict[str, float]] = list(earlier or [])  # one per epoch (a resumed trial's too)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         s = self.trainer.splits
@@ -40,6 +40,7 @@ class ClockTrainer(Trainer):
     """The clock CNN: labels are minutes past 12:00, the objective the common-sense error."""
 
     _check: ClockValidation | None = None  # set when fitting with validation
+    _earlier: list[dict[str, float]] = []  # the validation summaries of a resumed trial's epochs
 
     def _build(self) -> keras.Model:
         check_config(self.config)
@@ -50,8 +51,14 @@ class ClockTrainer(Trainer):
         return self.head.encode(y)
 
     def _validation(self) -> tuple[Any, list[keras.callbacks.Callback]]:
-        self._check = ClockValidation(self)
+        self._check = ClockValidation(self, self._earlier)
         return None, [self._check]
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"val_summaries": self._check.summaries if self._check else list(self._earlier)}
+
+    def restore_extra(self, state: dict[str, Any]) -> None:
+        self._earlier = list(state.get("val_summaries", []))
 
     def predict_minutes(self, x: np.ndarray) -> np.ndarray:
         outputs = self.model.predict(x, batch_size=256, verbose=0)

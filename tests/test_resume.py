@@ -1,0 +1,94 @@
+"""Trials that resume: a trial stopped mid-way (its worker killed, or the launch stopped) is queued
+again and continued from its last finished epoch, reporting every epoch once, within the budget."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import ROOT, cli, pins
+
+EPOCHS = 6
+TINY_CLOCK = ["input_size=32", "conv_blocks=2", "filters=8", "dense_units=16", "batch_size=8", f"epochs={EPOCHS}", "val_size=100"]
+
+
+@pytest.fixture(scope="module")
+def clock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from datasets.synth import synthesize
+
+    out = tmp_path_factory.mktemp("clock")
+    synthesize(out, 600, seed=3, style="clean")
+    return out
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "search", *args], cwd=ROOT, env={**os.environ, **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )
+
+
+def _stop_after_two_epochs(proc: subprocess.Popen, url: str, sig: int) -> int:
+    """Signal ``proc`` once trial 0 has reported two epochs; return how many it had then."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the worker ended before its trial reached epoch 2"
+        try:
+            trial = optuna.load_study(study_name="clock", storage=url).trials[0]
+        except (KeyError, IndexError):
+            trial = None
+        if trial is not None and len(trial.intermediate_values) >= 2:
+            assert trial.state == TrialState.RUNNING and len(trial.intermediate_values) < EPOCHS
+            proc.send_signal(sig)
+            proc.wait(timeout=120)
+            return len(trial.intermediate_values)
+        time.sleep(0.05)
+    raise AssertionError("trial 0 never reached epoch 2")
+
+
+def _check_resumed(url: str, stopped_at: int, checkpoints: Path) -> None:
+    """The relaunch's budget of 2: the enqueued seed (queued before the copy) and trial 0's copy."""
+    study = optuna.load_study(study_name="clock", storage=url)
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 2 and not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    (resumed,) = [t for t in done if t.system_attrs.get("failed_trial") == 0]
+    assert resumed.user_attrs["resumed_from_epoch"] >= max(2, stopped_at - 1)
+    assert sorted(resumed.intermediate_values) == list(range(EPOCHS))  # epochs 1-6, once each
+    assert resumed.user_attrs["epochs"] == EPOCHS
+    assert [t.state for t in study.trials if t.number == 0] == [TrialState.FAIL]
+    assert not any(checkpoints.rglob("state.json"))  # a finished trial's checkpoint is removed
+
+
+def test_a_killed_workers_trial_continues_from_its_last_epoch(clock_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    env = {"CLOCKWORK_HEARTBEAT_SECONDS": "1"}
+    sets = pins(*TINY_CLOCK, f"data_dir={clock_dir}")
+    assert cli("launch", "clock", "--workers", "0", "--trials", "1", "--storage", url, *sets).returncode == 0
+    worker = _start(["worker", "clock", "--trials", "1", "--storage", url, *sets], env)
+    stopped_at = _stop_after_two_epochs(worker, url, signal.SIGKILL)
+    # the heartbeat finds the dead worker's trial (3 silent seconds), fails it and queues it again
+    again = cli("launch", "clock", "--workers", "1", "--trials", "2", "--storage", url, *sets, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _check_resumed(url, stopped_at, tmp_path / "artifacts" / "checkpoints")
+
+
+def test_a_stopped_launch_queues_its_trial_and_the_next_launch_continues_it(clock_dir: Path, tmp_path: Path) -> None:
+    """SIGTERM to launch: the path --timeout takes when its time is up (the workers get SIGTERM)."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    sets = pins(*TINY_CLOCK, f"data_dir={clock_dir}")
+    launch = _start(["launch", "clock", "--workers", "1", "--trials", "1", "--timeout", "3600", "--storage", url, *sets], {})
+    stopped_at = _stop_after_two_epochs(launch, url, signal.SIGTERM)
+    study = optuna.load_study(study_name="clock", storage=url)
+    assert [t.state for t in study.trials if t.number == 0] == [TrialState.FAIL]
+    assert any(t.state == TrialState.WAITING and t.system_attrs.get("failed_trial") == 0 for t in study.trials)
+    again = cli("launch", "clock", "--workers", "1", "--trials", "2", "--storage", url, *sets)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _check_resumed(url, stopped_at, tmp_path / "artifacts" / "checkpoints")
