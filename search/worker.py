@@ -19,11 +19,13 @@ import os
 import platform
 import signal
 import socket
+import threading
 import time
 from importlib import metadata
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from search.checkpoints import requeue
 from search.errors import UserError
@@ -42,6 +44,7 @@ from search.study import (
 )
 from search.tasks import task_of
 from storage import Location, attrs, budget_lock, over_budget, parse_location
+from storage.urls import MAX_RETRY, heartbeat_interval
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,54 @@ class RepeatedFailure(UserError):
     exit_code = 3  # `python -m search worker` exits with it; the launcher then stops every worker
 
 
+class Lease:
+    """Journals have no heartbeats: a running trial's worker renews ``lease_until`` instead, every
+    heartbeat interval, for three intervals ahead. Any worker of the study that finds a RUNNING
+    trial whose lease ran out (its worker died) ends it FAIL and queues it again
+    (:func:`expire_leases`), so a worker started by hand that dies leaves nothing RUNNING forever.
+    """
+
+    def __init__(self, study: optuna.Study, trial: optuna.Trial, interval: float) -> None:
+        self.study, self.trial_id, self.interval = study, trial._trial_id, interval
+        self._stop = threading.Event()
+        self._renew()
+        self._thread = threading.Thread(target=self._run, name="clockwork-lease", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        self.study._storage.set_trial_user_attr(self.trial_id, attrs.LEASE_UNTIL, time.time() + 3 * self.interval)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._renew()
+            except Exception as exc:  # noqa: BLE001 - the trial may have just ended; never kill the worker
+                log.debug("lease not renewed: %s", exc)
+                return
+
+    def end(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def expire_leases(study: optuna.Study) -> int:
+    """End FAIL and queue again the RUNNING trials whose lease ran out; return how many."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    ended = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        until = trial.user_attrs.get(attrs.LEASE_UNTIL)
+        if until is None or until > time.time():
+            continue
+        with contextlib.suppress(UpdateFinishedTrialError):
+            study._storage.set_trial_user_attr(trial._trial_id, attrs.FAIL_REASON, "its worker stopped renewing its lease (it died)")
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            requeue(study, trial.number, max_retry=MAX_RETRY)
+            ended += 1
+            log.warning("trial %d: its worker's lease ran out; ended FAIL and queued again", trial.number)
+    return ended
+
+
 class BudgetSurplus(Exception):
     """A trial created past the budget behind the gRPC proxy: ended unrun, never counted."""
 
@@ -224,11 +275,14 @@ class Worker:
             raise BudgetSurplus(reason)
         self.interrupts.in_trial = True
         self.current = trial.number
+        lease = None if self.where.heartbeats else Lease(self.study, trial, heartbeat_interval())
         try:
             self.interrupts.check()
             return self.objective(trial)
         finally:
             self.interrupts.in_trial = False
+            if lease is not None:
+                lease.end()
 
     def run(self, trials: int) -> int:
         """Run trials until the study has ``trials`` finished ones; return how many this ran."""
@@ -241,6 +295,8 @@ class Worker:
             self._lock.enter_context(budget_lock(self.where, name))
             try:
                 self.interrupts.check()  # a signal that came while waiting for the lock: create nothing
+                if not self.where.heartbeats:
+                    expire_leases(study)  # a journal's dead workers' trials
                 counts = state_counts(study)
                 finished, pending = finished_count(counts), counts["RUNNING"] + counts["WAITING"]
                 if finished >= trials:

@@ -26,6 +26,7 @@ LAST_EPOCH_SCORING = "last-epoch"  # studies created before best-epoch scoring k
 # Trial attributes.
 CONFIG = "config"  # the whole trial config: what `export` writes and `train` consumes
 WORKER = "worker"  # host:pid of the worker that ran the trial
+LEASE_UNTIL = "lease_until"  # journals: the running trial's worker renews this (epoch seconds) until it ends
 GPU = "gpu"
 REFERENCE = "reference"  # the family's reference network (trial 0)
 SEED = "seed"  # an enqueued known-good starting point

@@ -221,8 +221,13 @@ def open_storage(url: str | Location, *, heartbeat: bool = True, create: bool = 
     )
 
 
+def heartbeat_interval() -> int:
+    """Seconds between a running trial's heartbeats (and a journal trial's lease renewals)."""
+    return int(os.environ.get(HEARTBEAT_ENV) or HEARTBEAT_INTERVAL)
+
+
 def _heartbeat_kwargs() -> dict:
-    interval = int(os.environ.get(HEARTBEAT_ENV) or HEARTBEAT_INTERVAL)
+    interval = heartbeat_interval()
     return {
         "heartbeat_interval": interval,
         "grace_period": GRACE_PERIOD_FACTOR * interval,

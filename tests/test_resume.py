@@ -92,3 +92,29 @@ def test_a_stopped_launch_queues_its_trial_and_the_next_launch_continues_it(cloc
     again = cli("launch", "clock", "--workers", "1", "--trials", "2", "--storage", url, *sets)
     assert again.returncode == 0, again.stdout + again.stderr
     _check_resumed(url, stopped_at, tmp_path / "artifacts" / "checkpoints")
+
+
+def test_a_journal_workers_trial_is_freed_by_its_lease_when_the_worker_dies(tmp_path: Path) -> None:
+    """Journals have no heartbeats: a worker started by hand renews a lease; when it dies, the next
+    worker ends its trial FAIL, queues it again and finishes the budget."""
+    journal = str(tmp_path / "studies.log")
+    env = {"CLOCKWORK_HEARTBEAT_SECONDS": "1"}  # a lease of 3 s
+    assert cli("launch", "smoke", "--workers", "0", "--storage", journal).returncode == 0
+    worker = _start(["worker", "smoke", "--trials", "1", "--storage", journal, "--set", "sleep=600"], env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        trials = optuna.load_study(study_name="smoke", storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(journal))).trials
+        if trials and trials[0].user_attrs.get("lease_until"):
+            break
+        time.sleep(0.1)
+    worker.kill()
+    worker.wait()
+    done = cli("worker", "smoke", "--trials", "1", "--storage", journal, "--set", "sleep=0", env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    study = optuna.load_study(study_name="smoke", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(journal)))
+    states = [(t.number, t.state) for t in study.trials]
+    assert states == [(0, TrialState.FAIL), (1, TrialState.COMPLETE)]
+    assert study.trials[0].user_attrs["fail_reason"] == "its worker stopped renewing its lease (it died)"
+    assert study.trials[1].system_attrs["failed_trial"] == 0
