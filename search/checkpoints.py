@@ -126,9 +126,14 @@ class Checkpoint:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+# Keys a continued trial may change: its seed (a queued copy has a new trial number, hence a new
+# default seed) and its time limit (a relaunch may cap it differently).
+FREE_KEYS = ("seed", "trial_timeout")
+
+
 def _identity(config: dict[str, Any]) -> str:
-    """A config without its seed (a queued copy has a new trial number, hence a new default seed)."""
-    return json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True, default=str)
+    """The part of a config a checkpoint must match to be continued."""
+    return json.dumps({k: v for k, v in config.items() if k not in FREE_KEYS}, sort_keys=True, default=str)
 
 
 def keras_numpy(variable: Any) -> np.ndarray:

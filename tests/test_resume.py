@@ -118,3 +118,24 @@ def test_a_journal_workers_trial_is_freed_by_its_lease_when_the_worker_dies(tmp_
     assert states == [(0, TrialState.FAIL), (1, TrialState.COMPLETE)]
     assert study.trials[0].user_attrs["fail_reason"] == "its worker stopped renewing its lease (it died)"
     assert study.trials[1].system_attrs["failed_trial"] == 0
+
+
+def test_a_trial_stopped_by_timeout_continues_in_the_next_launch(clock_dir: Path, tmp_path: Path) -> None:
+    """launch --timeout stops a long trial mid-way; the next launch continues it from its last epoch
+    (capped there by --trial-timeout, which a continued trial may change) and scores every epoch."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    long = [*[p for p in TINY_CLOCK if not p.startswith("epochs=")], "epochs=1000", f"data_dir={clock_dir}"]
+    first = cli("launch", "clock", "--workers", "1", "--trials", "1", "--timeout", "60", "--storage", url, *pins(*long))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "time limit of 60 s reached" in first.stdout + first.stderr
+    study = optuna.load_study(study_name="clock", storage=url)
+    (stopped,) = [t for t in study.trials if t.number == 0]
+    assert stopped.state == TrialState.FAIL and len(stopped.intermediate_values) >= 2
+    again = cli("launch", "clock", "--workers", "1", "--trials", "2", "--trial-timeout", "5", "--storage", url, *pins(*long))
+    assert again.returncode == 0, again.stdout + again.stderr
+    study = optuna.load_study(study_name="clock", storage=url)
+    (resumed,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == 0]
+    assert resumed.state == TrialState.COMPLETE
+    done = resumed.user_attrs["resumed_from_epoch"]
+    assert done >= len(stopped.intermediate_values) - 1 and resumed.user_attrs["epochs"] > done
+    assert sorted(resumed.intermediate_values) == list(range(resumed.user_attrs["epochs"]))
