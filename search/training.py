@@ -14,6 +14,7 @@ rates, since a plateau schedule has no validation data to react to there.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -158,6 +159,23 @@ def schedule_callbacks(config: dict[str, Any], replay: Sequence[float] | None = 
     return [], []
 
 
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed`` without loading TensorFlow under another backend.
+
+    Keras seeds TensorFlow whenever it is installed, which imports it (seconds, its thread pools
+    and log lines) into a JAX or PyTorch worker that never uses it. Under those backends Keras is
+    told, before its first look, that TensorFlow is absent (Keras' lazy-module flag; this process
+    uses no tf.data either).
+    """
+    if keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules:
+        from keras.src.utils import module_utils
+
+        lazy = module_utils.tensorflow
+        if getattr(lazy, "_available", False) is None:
+            lazy._available = False
+    keras.utils.set_random_seed(seed)
+
+
 class Trainer:
     """Build the model of ``config`` and fit it on ``splits``; a task's trainer says how.
 
@@ -170,7 +188,7 @@ class Trainer:
         self.config = config
         self.splits = splits
         keras.backend.clear_session()  # free the previous trial's graph and layer names
-        keras.utils.set_random_seed(int(config.get("seed", 0)))
+        set_random_seed(int(config.get("seed", 0)))
         self.model = self._build()
         self.record = EpochRecord()
         self.best_weights = BestWeights()
