@@ -22,6 +22,8 @@ CLASS_COUNTS = (12, 24, 48, 72, 144, 360, 720)
 REGRESSION_LOSSES = ("mse", "circular")
 MINUTE_HEADS = ("regression", "classification", "sincos")
 AUGMENTATIONS = ("none", "light", "strong")
+# The clock backbone's alignment stage (models.align); absent means none, as in older configs.
+ALIGNMENTS = ("none", "affine", "perspective")
 HEAD_KEYS: dict[str, dict[str, Any]] = {
     "regression": {"regression_loss": REGRESSION_LOSSES},
     "classification": {"classes": CLASS_COUNTS},
@@ -124,6 +126,8 @@ def check_config(config: Any) -> dict[str, Any]:
         raise ConfigError(f"config key 'dropout' must be in [0, 1), not {config['dropout']!r}")
     if config.get("lr_schedule", "constant") not in LR_SCHEDULES:
         raise ConfigError(f"config key 'lr_schedule' is {config['lr_schedule']!r}; expected one of {list(LR_SCHEDULES)}")
+    if config.get("model") == "clock" and config.get("align", "none") not in ALIGNMENTS:
+        raise ConfigError(f"config key 'align' is {config['align']!r}; expected one of {list(ALIGNMENTS)}")
     if config["learning_rate"] <= 0:
         raise ConfigError(f"config key 'learning_rate' must be positive, not {config['learning_rate']!r}")
     return config

@@ -8,6 +8,7 @@ import keras
 
 from models._components import dense_block, normalise_and_activate, optimizer, weight_kwargs
 from models._config import AUGMENTATIONS  # noqa: F401 (re-exported)
+from models.align import SpatialTransformer
 from models.clock_heads import ClockHead
 
 
@@ -32,7 +33,8 @@ def augmentation(kind: str) -> list[keras.layers.Layer]:
 def build_clock_model(config: dict[str, Any], head: ClockHead) -> keras.Model:
     """uint8 S x S photo -> backbone -> ``head`` outputs, compiled with the head's losses.
 
-    Backbone: ``conv_blocks`` blocks of conv (-> batch norm) -> activation -> pooling, filters
+    An optional alignment stage (``align``: affine or perspective, :mod:`models.align`) resamples
+    the photo before the backbone. Backbone: ``conv_blocks`` blocks of conv (-> batch norm) -> activation -> pooling, filters
     doubling per block up to 256, the first conv with ``first_stride``; then global average
     pooling or flatten, and an optional dense layer.
     """
@@ -42,6 +44,8 @@ def build_clock_model(config: dict[str, Any], head: ClockHead) -> keras.Model:
     x = keras.layers.Reshape((size, size, 1))(x)
     for layer in augmentation(config["augment"]):
         x = layer(x)
+    if config.get("align", "none") != "none":  # older configs have no alignment stage
+        x = SpatialTransformer(config["align"], name="align")(x)
     filters, side = int(config["filters"]), size
     pool = keras.layers.MaxPooling2D if config["pooling"] == "max" else keras.layers.AveragePooling2D
     for block in range(int(config["conv_blocks"])):
