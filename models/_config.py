@@ -21,7 +21,9 @@ HEADS = ("regression", "classification", "multi", "periodic")
 CLASS_COUNTS = (12, 24, 48, 72, 144, 360, 720)
 REGRESSION_LOSSES = ("mse", "circular")
 MINUTE_HEADS = ("regression", "classification", "sincos")
+# The searched augmentation presets; a config may also name transforms joined by "+" (rotate+noise).
 AUGMENTATIONS = ("none", "light", "strong")
+AUGMENT_TRANSFORMS = ("rotate", "shift", "scale", "perspective", "brightness", "contrast", "noise")
 # The clock backbone's alignment stage (models.align); absent means none, as in older configs.
 ALIGNMENTS = ("none", "affine", "perspective")
 HEAD_KEYS: dict[str, dict[str, Any]] = {
@@ -66,7 +68,7 @@ _BY_MODEL: dict[str, dict[str, Any]] = {
     "clock": {
         "head": HEADS,
         "input_size": int,
-        "augment": AUGMENTATIONS,
+        "augment": "augment",
         "conv_blocks": int,
         "filters": int,
         "kernel_size": int,
@@ -114,6 +116,13 @@ def check_config(config: Any) -> dict[str, Any]:
         elif kind == "count":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"config key '{key}' must be a whole number (0 or more), not {value!r}")
+        elif kind == "augment":
+            parts = value.split("+") if isinstance(value, str) else [None]
+            if value not in AUGMENTATIONS and not all(p in AUGMENT_TRANSFORMS for p in parts):
+                raise ConfigError(
+                    f"config key 'augment' is {value!r}; expected one of {list(AUGMENTATIONS)} "
+                    f"or transforms joined by '+' from {list(AUGMENT_TRANSFORMS)}"
+                )
         elif kind is bool:
             if not isinstance(value, bool):
                 raise ConfigError(f"config key '{key}' must be true or false, not {value!r}")
