@@ -3,6 +3,9 @@ samples where its transform says, and survives a save and load inside a clock mo
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +89,17 @@ def test_an_aligned_clock_model_saves_and_loads(kind: str, tmp_path: Path) -> No
     assert loaded.get_layer("align").kind == kind
     for a, b in zip(keras.tree.flatten(before), keras.tree.flatten(loaded.predict(photos, verbose=0))):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_predict_loads_an_aligned_model_in_a_fresh_process(tmp_path: Path) -> None:
+    """``predict`` runs in a process that never built a model: it must still know the layer."""
+    config = {**CLOCK_REFERENCE, "input_size": 32, "conv_blocks": 2, "filters": 8, "dense_units": 16, "align": "affine"}
+    build_clock_model(config, head_from_config(config)).save(tmp_path / "model.keras")
+    (tmp_path / "config.json").write_text(json.dumps({**config, "family": "clock", "dataset": "clock"}))
+    code = f"from search.predict import load_model_dir; print(load_model_dir(__import__('pathlib').Path({str(tmp_path)!r}))[0].get_layer('align').kind)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("affine")
 
 
 def test_a_config_without_align_has_no_stage_and_a_wrong_one_is_named() -> None:
