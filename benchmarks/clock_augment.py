@@ -92,6 +92,7 @@ def cost(args: argparse.Namespace) -> None:
 
 
 def effect(args: argparse.Namespace) -> None:
+    import models.align
     from search.pins import parse_pins
 
     for run in args.run:
@@ -103,7 +104,8 @@ def effect(args: argparse.Namespace) -> None:
         test = trainer.evaluate_test()
         record = trainer.record
         _write(args, {
-            "mode": "effect", "name": name, "pins": pins, "seed": args.seed, "train_photos": len(trainer.splits.x_train),
+            "mode": "effect", "name": name, "pins": pins, "seed": args.seed, "epochs": args.epochs,
+            "align_rate": models.align.RATE, "train_photos": len(trainer.splits.x_train),
             "params": trainer.param_count, "val": [round(v, 1) for v in record.val_errors],
             "best_val": round(min(record.val_errors), 2), "best_epoch": record.best_epoch,
             "test_mean": round(test["test_mean"], 2), "test_median": round(test["test_median"], 2),
@@ -122,6 +124,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-limit", type=int, default=3000, help="training photos (0: all 12,960)")
     parser.add_argument("--seed", type=int, default=1, help="the training seed (weights, order, augmentation)")
+    parser.add_argument("--align-rate", type=float, default=None, help="models.align.RATE for these runs")
     parser.add_argument("--data-dir", default="data/clock")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/clock_augment.jsonl"))
     args = parser.parse_args()
@@ -130,6 +133,10 @@ def main() -> int:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    if args.align_rate is not None:
+        import models.align
+
+        models.align.RATE = args.align_rate
     cost(args) if args.mode == "cost" else effect(args)
     return 0
 

@@ -21,6 +21,11 @@ import keras
 from keras import ops
 
 from models._config import ALIGNMENTS  # noqa: F401 (re-exported)
+# How fast the transform moves against the reader: the stage applies identity + RATE x (the dense
+# layer's output - identity). Adam takes steps of about the learning rate in every parameter,
+# whatever its gradient's size, so this is the one way to let the reader learn first and the
+# transform follow (a reader still at chance sends the transform a noisy signal).
+RATE = 1.0
 _IDENTITY = {
     "affine": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
     "perspective": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
@@ -60,15 +65,17 @@ def bilinear_sample(images: Any, x: Any, y: Any) -> Any:
     x0 = ops.clip(ops.floor(x), 0.0, width - 2.0)
     y0 = ops.clip(ops.floor(y), 0.0, height - 2.0)
     wx, wy = ops.expand_dims(x - x0, -1), ops.expand_dims(y - y0, -1)  # B x N x 1, carry the gradient
-    x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
-    flat = ops.reshape(images, (-1, height * width, channels))
+    # One flat gather per neighbour: row b's pixel (y, x) is row b * H * W + y * W + x of the batch.
+    batch = ops.shape(images)[0]
+    offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * (height * width), -1)
+    index = ops.cast(y0, "int32") * width + ops.cast(x0, "int32") + offsets
+    flat = ops.reshape(images, (-1, channels))
 
-    def pixels(yi: Any, xi: Any) -> Any:
-        index = ops.expand_dims(yi * width + xi, -1)
-        return ops.take_along_axis(flat, ops.repeat(index, channels, axis=-1), axis=1)
+    def pixels(shift: int) -> Any:
+        return ops.take(flat, index + shift, axis=0)
 
-    top = pixels(y0, x0) * (1.0 - wx) + pixels(y0, x0 + 1) * wx
-    bottom = pixels(y0 + 1, x0) * (1.0 - wx) + pixels(y0 + 1, x0 + 1) * wx
+    top = pixels(0) * (1.0 - wx) + pixels(1) * wx
+    bottom = pixels(width) * (1.0 - wx) + pixels(width + 1) * wx
     return top * (1.0 - wy) + bottom * wy
 
 
@@ -87,13 +94,17 @@ class SpatialTransformer(keras.layers.Layer):
         kind: ``"affine"`` or ``"perspective"``.
         filters: filters of the localisation net's first convolution (doubling twice).
         units: the hidden dense layer's width.
+        rate: the transform's share of each change of the dense layer (see ``RATE``).
     """
 
-    def __init__(self, kind: str = "affine", filters: int = 8, units: int = 32, **kwargs: Any) -> None:
+    def __init__(
+        self, kind: str = "affine", filters: int = 8, units: int = 32, rate: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         if kind not in _IDENTITY:
             raise ValueError(f"unknown alignment {kind!r}; expected one of {list(_IDENTITY)}")
         self.kind, self.filters, self.units = kind, int(filters), int(units)
+        self.rate = float(RATE if rate is None else rate)
         # Three stride-2 convolutions see the whole dial at any input size after an average
         # pooling that brings a large photo down to about 32-64 px first (the net is a cost
         # paid on every image, and the transform needs the dial's outline, not its numerals).
@@ -130,7 +141,11 @@ class SpatialTransformer(keras.layers.Layer):
         x = self.pool(images) if self.pool is not None else images
         for conv in self.convs:
             x = conv(x)
-        return self.theta(self.hidden(self.flatten(x)))
+        theta = self.theta(self.hidden(self.flatten(x)))
+        if self.rate == 1.0:
+            return theta
+        identity = ops.convert_to_tensor(_IDENTITY[self.kind], dtype=theta.dtype)
+        return identity + self.rate * (theta - identity)
 
     def call(self, images: Any) -> Any:
         return warp(images, self.transforms(images))
@@ -139,4 +154,4 @@ class SpatialTransformer(keras.layers.Layer):
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "kind": self.kind, "filters": self.filters, "units": self.units}
+        return {**super().get_config(), "kind": self.kind, "filters": self.filters, "units": self.units, "rate": self.rate}
