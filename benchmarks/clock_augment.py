@@ -4,19 +4,21 @@ Every run starts from the clock family's seed (two sin/cos pairs, Adam 3e-3, cos
 the demo's pins (40 px, 16 filters, batches of 16), trains through the service's own
 ``ClockTrainer`` (the path a trial and ``train`` take) and appends one JSON line to ``--out``.
 
-``cost``: seconds per training epoch for each ``--augment`` value (fitted as ``train`` does, on the
-training and validation photos together, so no validation pass is timed),
+``cost``: seconds per training epoch for each ``--augment`` and ``--align`` value, fitted as
+``train`` does (training and validation photos together, so no validation pass is timed),
 alternating the values within each repeat so that the machine's load hits all of them alike;
-the first epoch (tracing) is dropped::
+the first epoch (tracing) is left out of the median::
 
-    nice -n 10 .venv/bin/python benchmarks/clock_augment.py cost --augment none light strong \\
-        --train-limit 3000 --epochs 3 --repeats 2
+    nice -n 10 .venv/bin/python benchmarks/clock_augment.py cost --augment none light strong \
+        --train-limit 3000 --epochs 6 --repeats 2
+    nice -n 10 .venv/bin/python benchmarks/clock_augment.py cost --augment none \
+        --align none affine perspective --train-limit 3000 --epochs 6 --repeats 2
 
-``effect``: the validation and test error of named runs, each a list of ``--set`` pins on top of
-the recipe, e.g. ``--run rotate augment=rotate --run affine align=affine``::
+``effect``: the validation and test error of named runs, each a name and ``--set`` pins on top of
+the recipe (``--train-limit 0``: all 12,960 training photos)::
 
-    nice -n 10 .venv/bin/python benchmarks/clock_augment.py effect --train-limit 6000 --epochs 10 \\
-        --run none --run rotate augment=rotate --run affine align=affine
+    nice -n 10 .venv/bin/python benchmarks/clock_augment.py effect --train-limit 0 --epochs 8 \
+        --run none --run 'rotate augment=rotate' --run 'affine align=affine'
 """
 
 from __future__ import annotations
@@ -76,13 +78,13 @@ def _write(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
 def cost(args: argparse.Namespace) -> None:
     for repeat in range(args.repeats):
-        for augment in args.augment:
-            trainer = _trainer({"augment": augment}, args)
+        for augment, align in [(augment, align) for augment in args.augment for align in args.align]:
+            trainer = _trainer({"augment": augment, "align": align}, args)
             times = _epoch_times()
             trainer.fit([times], with_validation=False)  # no validation pass: the epoch is training only
             s = trainer.splits
             _write(args, {
-                "mode": "cost", "augment": augment, "repeat": repeat, "train_photos": len(s.x_train) + len(s.x_val),
+                "mode": "cost", "augment": augment, "align": align, "repeat": repeat, "train_photos": len(s.x_train) + len(s.x_val),
                 "epoch_seconds": [round(t, 2) for t in times.seconds],
                 "epoch_cpu_seconds": [round(t, 2) for t in times.cpu_seconds],
                 # the first epoch traces the graph: the median of the others is the steady cost
@@ -119,7 +121,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("cost", "effect"))
     parser.add_argument("--augment", nargs="+", default=["none", "light", "strong"], help="cost: the values compared")
-    parser.add_argument("--repeats", type=int, default=2, help="cost: rounds over the --augment values")
+    parser.add_argument("--align", nargs="+", default=["none"], help="cost: the alignment stages compared")
+    parser.add_argument("--repeats", type=int, default=2, help="cost: rounds over the --augment and --align values")
     parser.add_argument("--run", action="append", default=[], metavar="'NAME KEY=VALUE ...'", help="effect: one run")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-limit", type=int, default=3000, help="training photos (0: all 12,960)")
