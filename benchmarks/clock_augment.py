@@ -84,7 +84,8 @@ def cost(args: argparse.Namespace) -> None:
             trainer.fit([times], with_validation=False)  # no validation pass: the epoch is training only
             s = trainer.splits
             _write(args, {
-                "mode": "cost", "augment": augment, "align": align, "repeat": repeat, "train_photos": len(s.x_train) + len(s.x_val),
+                "mode": "cost", "augment": augment, "align": align, "repeat": repeat,
+                "train_photos": len(s.x_train) + len(s.x_val),
                 "epoch_seconds": [round(t, 2) for t in times.seconds],
                 "epoch_cpu_seconds": [round(t, 2) for t in times.cpu_seconds],
                 # the first epoch traces the graph: the median of the others is the steady cost

@@ -19,7 +19,8 @@ import functools
 
 import numpy as np
 
-TRANSFORMS = ("rotate", "shift", "scale", "perspective", "brightness", "contrast", "noise")  # = models' AUGMENT_TRANSFORMS
+# The same names as models._config.AUGMENT_TRANSFORMS, which checks configs without numpy.
+TRANSFORMS = ("rotate", "shift", "scale", "perspective", "brightness", "contrast", "noise")
 PRESETS: dict[str, tuple[str, ...]] = {
     "none": (),
     "light": ("shift", "brightness", "contrast"),

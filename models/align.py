@@ -112,7 +112,9 @@ class SpatialTransformer(keras.layers.Layer):
         # paid on every image, and the transform needs the dial's outline, not its numerals).
         self.pool: keras.layers.Layer | None = None
         self.convs = [
-            keras.layers.Conv2D(self.filters * 2**i, 3, strides=2, padding="same", activation="relu", name=f"loc_conv{i}")
+            keras.layers.Conv2D(
+                self.filters * 2**i, 3, strides=2, padding="same", activation="relu", name=f"loc_conv{i}"
+            )
             for i in range(3)
         ]
         self.flatten = keras.layers.Flatten()
@@ -156,4 +158,5 @@ class SpatialTransformer(keras.layers.Layer):
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "kind": self.kind, "filters": self.filters, "units": self.units, "rate": self.rate}
+        mine = {"kind": self.kind, "filters": self.filters, "units": self.units, "rate": self.rate}
+        return {**super().get_config(), **mine}

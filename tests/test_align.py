@@ -96,8 +96,12 @@ def test_predict_loads_an_aligned_model_in_a_fresh_process(tmp_path: Path) -> No
     config = {**CLOCK_REFERENCE, "input_size": 32, "conv_blocks": 2, "filters": 8, "dense_units": 16, "align": "affine"}
     build_clock_model(config, head_from_config(config)).save(tmp_path / "model.keras")
     (tmp_path / "config.json").write_text(json.dumps({**config, "family": "clock", "dataset": "clock"}))
-    code = f"from search.predict import load_model_dir; print(load_model_dir(__import__('pathlib').Path({str(tmp_path)!r}))[0].get_layer('align').kind)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=300)
+    code = (
+        "from pathlib import Path; from search.predict import load_model_dir; "
+        f"print(load_model_dir(Path({str(tmp_path)!r}))[0].get_layer('align').kind)"
+    )
+    root = Path(__file__).parents[1]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("affine")
 
