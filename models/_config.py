@@ -25,7 +25,11 @@ HEADS = ("regression", "classification", "multi", "periodic")
 CLASS_COUNTS = (12, 24, 48, 72, 144, 360, 720)
 REGRESSION_LOSSES = ("mse", "circular")
 MINUTE_HEADS = ("regression", "classification", "sincos")
+# The searched augmentation presets; a config may also name transforms joined by "+" (rotate+noise).
 AUGMENTATIONS = ("none", "light", "strong")
+AUGMENT_TRANSFORMS = ("rotate", "shift", "scale", "perspective", "brightness", "contrast", "noise")
+# The clock backbone's alignment stage (models.align); absent means none, as in older configs.
+ALIGNMENTS = ("none", "affine", "perspective")
 DATASETS = ("mnist", "fashion", "clock", "none", "custom")  # custom: a family file's own loader
 MODELS = ("mlp", "cnn", "clock")
 # Fewer validation images than this judge nothing: one image is 1% of the error.
@@ -67,7 +71,8 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Key:
     """One configuration key: ``kind`` is int, float, bool, choice, text, ints (a list of whole
-    numbers), floats (a list of numbers) or size (a count, or a fraction below 1).
+    numbers), floats (a list of numbers), size (a count, or a fraction below 1) or augment (a
+    preset, or transforms joined by ``+``).
 
     ``low``/``high`` bound numbers (and list items) inclusively, ``above`` exclusively; ``null``:
     ``None`` is accepted (meaning the default). ``models``: the model types this spec is for
@@ -96,6 +101,8 @@ class Key:
             text = "text"
         elif self.kind == "size":
             text = f"a count of at least {MIN_VALIDATION}, or a fraction between 0 and 1"
+        elif self.kind == "augment":
+            text = f"one of {', '.join(_json(c) for c in AUGMENTATIONS)}, or transforms joined by + from {', '.join(AUGMENT_TRANSFORMS)}"
         else:
             noun = {"int": "a whole number", "float": "a number", "ints": "a list of whole numbers", "floats": "a list of numbers"}[self.kind]
             text = noun + self._bounds()
@@ -129,6 +136,10 @@ class Key:
             return isinstance(value, bool)
         if kind == "text":
             return isinstance(value, str) and value != ""
+        if kind == "augment":
+            return value in AUGMENTATIONS or (
+                isinstance(value, str) and all(part in AUGMENT_TRANSFORMS for part in value.split("+"))
+            )
         if kind == "size":
             if _is_int(value):
                 return value >= MIN_VALIDATION
@@ -221,7 +232,10 @@ def _keys() -> list[Key]:
         Key("pairs", "choice", "periodic head: sin/cos pairs (1: the time, 2: hour and minute hand)", clock, choices=(1, 2), models=(clock,)),
         Key("input_size", "int", "side in pixels the photos are resized to", clock, low=8, high=512, models=(clock,),
             why="the clock model needs at least 8 px"),
-        Key("augment", "choice", "label-preserving augmentation in training", clock, choices=AUGMENTATIONS, models=(clock,)),
+        Key("augment", "augment", "label-preserving changes of the training photos, in the input pipeline", clock,
+            models=(clock,)),
+        Key("align", "choice", "alignment stage before the backbone: a spatial transformer (absent: none)", clock,
+            choices=ALIGNMENTS, models=(clock,)),
         Key("conv_blocks", "int", "convolution blocks of the backbone", clock, low=1, high=12, models=(clock,)),
         Key("filters", "int", "filters of the first block (doubling per block, at most 256)", clock, low=1, high=1024, models=(clock,)),
         Key("kernel_size", "int", "kernel of every convolution", clock, low=1, high=15, models=(clock,)),

@@ -7,41 +7,27 @@ from typing import Any
 import keras
 
 from models._components import dense_block, normalise_and_activate, optimizer, weight_kwargs
-from models._config import AUGMENTATIONS  # noqa: F401 (re-exported)
+from models.align import SpatialTransformer
 from models.clock_heads import ClockHead
-
-
-def augmentation(kind: str) -> list[keras.layers.Layer]:
-    """Label-preserving augmentation, active in training only.
-
-    The photos show the clock at any in-plane angle, so rotating the whole image keeps the time
-    (numerals rotate with the hands); mirroring would not, and is never used.
-    """
-    if kind == "none":
-        return []
-    light = [
-        keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect"),
-        keras.layers.RandomContrast(0.2),
-        keras.layers.RandomBrightness(0.1, value_range=(0.0, 1.0)),
-    ]
-    if kind == "light":
-        return light
-    return [keras.layers.RandomRotation(0.5, fill_mode="reflect"), *light, keras.layers.GaussianNoise(0.03)]
 
 
 def build_clock_model(config: dict[str, Any], head: ClockHead) -> keras.Model:
     """uint8 S x S photo -> backbone -> ``head`` outputs, compiled with the head's losses.
 
-    Backbone: ``conv_blocks`` blocks of conv (-> batch norm) -> activation -> pooling, filters
-    doubling per block up to 256, the first conv with ``first_stride``; then global average
-    pooling or flatten, and an optional dense layer.
+    Augmentation is not part of the model: the trainer changes the training photos as they are
+    drawn (``search.training.AugmentedBatches``), so a saved model holds only what reads clocks.
+
+    An optional alignment stage (``align``: affine or perspective, :mod:`models.align`) resamples
+    the photo before the backbone. Backbone: ``conv_blocks`` blocks of conv (-> batch norm) ->
+    activation -> pooling, filters doubling per block up to 256, the first conv with
+    ``first_stride``; then global average pooling or flatten, and an optional dense layer.
     """
     size = int(config["input_size"])
     inputs = keras.Input(shape=(size, size), name="pixels")
     x = keras.layers.Rescaling(1.0 / 255)(inputs)
     x = keras.layers.Reshape((size, size, 1))(x)
-    for layer in augmentation(config["augment"]):
-        x = layer(x)
+    if config.get("align", "none") != "none":  # older configs have no alignment stage
+        x = SpatialTransformer(config["align"], name="align")(x)
     filters, side = int(config["filters"]), size
     pool = keras.layers.MaxPooling2D if config["pooling"] == "max" else keras.layers.AveragePooling2D
     for block in range(int(config["conv_blocks"])):

@@ -24,6 +24,7 @@ def load_model_dir(model_dir: Path) -> tuple[Any, dict[str, Any]]:
         raise UserError(f"{config_path}: not valid JSON ({exc.msg})") from None
     import keras
 
+    import models.align  # noqa: F401  registers the alignment stage a clock model may hold
     import models.clock_heads  # noqa: F401  registers the custom losses the saved model names
 
     return keras.models.load_model(model_path), config

@@ -9,6 +9,10 @@ and learning rate, :class:`BestWeights` the weights of the best epoch, which are
 the saved model are the best epoch's. ``lr_schedule`` (``constant``, ``cosine`` with optional
 ``warmup_epochs``, ``plateau``) sets the learning rate per epoch; ``train`` replays the recorded
 rates, since a plateau schedule has no validation data to react to there.
+
+A trainer with ``augment`` transforms (:mod:`datasets.augment`) feeds the training photos
+through :class:`AugmentedBatches`, which changes each batch as it is drawn; validation and test
+photos are never changed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import keras
 import numpy as np
 
 from datasets import Splits
+from datasets.augment import augment_batch
 from models.classifier import build_classifier
 
 
@@ -129,6 +134,32 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class AugmentedBatches(keras.utils.PyDataset):
+    """Training batches in a fresh order each epoch, each photo changed by a fresh random draw.
+
+    The work is numpy on the batch about to be trained on (one warp and a few element-wise
+    operations, :func:`datasets.augment.augment_batch`), so it runs on any Keras backend and
+    costs a small share of a training step. ``seed`` makes the order and the changes repeatable.
+    """
+
+    def __init__(self, x: np.ndarray, targets: Any, batch_size: int, transforms: Sequence[str], seed: int) -> None:
+        super().__init__()
+        self.x, self.targets, self.batch_size, self.transforms = x, targets, int(batch_size), tuple(transforms)
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, Any]:
+        rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
+        photos = augment_batch(np.asarray(self.x[rows]), self.transforms, self.rng)
+        return photos, keras.tree.map_structure(lambda t: t[rows], self.targets)
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.x))
+
+
 SCHEDULES = ("constant", "cosine", "plateau")
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 2
 
@@ -194,6 +225,8 @@ class Trainer:
         self.best_weights = BestWeights()
         self.time_limit: TimeLimit | None = None
 
+    augment: tuple[str, ...] = ()  # the transforms applied to training photos (none by default)
+
     def _build(self) -> keras.Model:
         raise NotImplementedError
 
@@ -237,11 +270,13 @@ class Trainer:
         self.time_limit = TimeLimit(float(limit)) if limit else None
         keep = [self.best_weights] if with_validation and restore_best else []
         save = [SaveCheckpoint(checkpoint, self)] if checkpoint is not None else []
+        data: dict[str, Any] = {"x": x, "y": self._targets(y), "batch_size": self.config["batch_size"]}
+        if self.augment:
+            seed = int(self.config.get("seed", 0))
+            data = {"x": AugmentedBatches(x, data["y"], data["batch_size"], self.augment, seed)}
         try:
             self.model.fit(
-                x,
-                self._targets(y),
-                batch_size=self.config["batch_size"],
+                **data,
                 epochs=self.config["epochs"],
                 initial_epoch=self.record.epochs,
                 validation_data=validation,

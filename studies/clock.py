@@ -2,15 +2,15 @@
 
 The head type is a categorical dimension with its own conditional parameters (classes for
 classification, the minute output of the multi-head, one or two sin/cos pairs); the backbone,
-input size and augmentation are searched with the same initializer / activation / optimizer /
-regularizer dimensions as the MNIST studies.
+its alignment stage (a spatial transformer), input size and augmentation are searched with the
+same initializer / activation / optimizer / regularizer dimensions as the MNIST studies.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from models._config import AUGMENTATIONS, CLASS_COUNTS, HEADS, MINUTE_HEADS, REGRESSION_LOSSES
+from models._config import ALIGNMENTS, AUGMENTATIONS, CLASS_COUNTS, HEADS, MINUTE_HEADS, REGRESSION_LOSSES
 from studies._classic import _training
 from studies._family import StudyFamily
 
@@ -37,6 +37,7 @@ def clock_space(trial: Any) -> dict[str, Any]:
         **head_space(trial),
         "input_size": trial.suggest_categorical("input_size", INPUT_SIZES),
         "augment": trial.suggest_categorical("augment", AUGMENTATIONS),
+        "align": trial.suggest_categorical("align", ALIGNMENTS),
         "conv_blocks": trial.suggest_int("conv_blocks", 3, 6),
         "filters": trial.suggest_categorical("filters", (16, 32, 64)),
         "kernel_size": trial.suggest_categorical("kernel_size", (3, 5)),
@@ -56,6 +57,7 @@ CLOCK_REFERENCE: dict[str, Any] = {
     "minute_head": "sincos",
     "input_size": 75,
     "augment": "none",
+    "align": "none",
     "conv_blocks": 4,
     "filters": 32,
     "kernel_size": 3,
@@ -90,7 +92,7 @@ CLOCK_TWO_HANDS_PARAMS: dict[str, Any] = {
 
 CLOCK = StudyFamily(
     name="clock",
-    summary="tell the time from clock photos: head type, backbone, input size, augmentation, optimizer",
+    summary="tell the time from clock photos: head type, backbone, alignment, input size, augmentation, optimizer",
     dataset="clock",
     space=clock_space,
     reference=CLOCK_REFERENCE,

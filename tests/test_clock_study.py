@@ -57,9 +57,11 @@ def test_every_head_trains_and_predicts_decodable_times(clock_dir: Path, head: d
     assert trainer.record.epochs == 1 and len(trainer.record.val_errors) == 1
 
 
-@pytest.mark.parametrize("augment", ["light", "strong"])
-def test_augmented_backbones_train(clock_dir: Path, augment: str) -> None:
-    config = _config(clock_dir, augment=augment, global_pool=True, first_stride=2, pooling="avg")
+@pytest.mark.parametrize(
+    "augment,align", [("light", "none"), ("strong", "none"), ("rotate+perspective", "affine"), ("none", "perspective")]
+)
+def test_augmented_and_aligned_backbones_train(clock_dir: Path, augment: str, align: str) -> None:
+    config = _config(clock_dir, augment=augment, align=align, global_pool=True, first_stride=2, pooling="avg")
     trainer = ClockTrainer(config, prepare(config))
     trainer.fit()
     assert np.isfinite(trainer.record.val_errors[0])

@@ -73,7 +73,8 @@ def _bad_value(spec: Key) -> Any:
         return spec.above
     if spec.kind in ("int", "float"):
         return "abc"
-    return {"choice": "no-such-choice", "bool": "yes", "text": 5, "ints": ["x"], "floats": ["x"], "size": 2}[spec.kind]
+    return {"choice": "no-such-choice", "bool": "yes", "text": 5, "ints": ["x"], "floats": ["x"], "size": 2,
+            "augment": "rotate+sideways"}[spec.kind]
 
 
 # Every key of the schema with one bad value, through --set on a family that has it ...

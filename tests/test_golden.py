@@ -4,8 +4,9 @@ refactor of search/ and storage/ (issue 11), which must change none of it.
 Every expected value here was computed from the code at commit b11b7c1 (Review: clock_gpu's
 two-hands variants share one TWO_HANDS dict...). A failing digest means that images moved between
 train, validation and test (or changed): that is a change of behaviour, not a golden to refresh.
-Since then the printed configs have gained two keys on purpose (issue 12): ``lr_schedule`` (the
-reference networks' is ``constant``) and the budget key ``trial_timeout`` (null); the summaries
+Since then the printed configs have gained three keys on purpose (issue 12): ``lr_schedule`` (the
+reference networks' is ``constant``), the budget key ``trial_timeout`` (null) and the clock
+reference's ``align`` (``none``: no alignment stage, as before); the summaries
 show the best sampled trial beside the enqueued ones, a clock trial's share of test photos within
 10 minutes, and where its sheet of test photos is.
 
@@ -599,7 +600,7 @@ launched 1 workers ({THREADS} CPU thread(s) each); logs in runs/logs/clock
 study clock: 1 complete, 1 waiting
 best trial #0: validation error ~170.78 min, test error ~174.85 min mean, ~168.82 median, ~6% within 10 min, 1 epochs, \
 522670 parameters
-config: {{"activation": "relu", "augment": "none", "batch_norm": true, "batch_size": 64, "beta_1": 0.9, \
+config: {{"activation": "relu", "align": "none", "augment": "none", "batch_norm": true, "batch_size": 64, "beta_1": 0.9, \
 "conv_blocks": 4, "data_dir": "<clock>", "dataset": "clock", "dense_units": 128, "dropout": 0.2, "epochs": 1, \
 "family": "clock", "filters": 32, "first_stride": 1, "global_pool": false, "head": "multi", \
 "initializer": "he_normal", "input_size": 32, "kernel_size": 3, "learning_rate": 0.001, "lr_schedule": "constant", \

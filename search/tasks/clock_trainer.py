@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from datasets.augment import transforms_of
 from datasets.clocktime import common_sense_error, error_summary
 from models import check_config
 from models.clock import build_clock_model
@@ -44,6 +45,7 @@ class ClockTrainer(Trainer):
 
     def _build(self) -> keras.Model:
         check_config(self.config)
+        self.augment = transforms_of(self.config["augment"])
         self.head = head_from_config(self.config)
         return build_clock_model(self.config, self.head)
 
