@@ -81,10 +81,10 @@ def test_a_launch_whose_config_diverges_stops_after_three_and_says_why_once(stor
     trials = optuna.load_study(study_name="fashion-mlp", storage=storage).get_trials()
     # At this rate most trials diverge (a few dead-ReLU networks keep a finite loss): the launch ends
     # at the first three in a row, far short of its budget, the other worker stopped with it.
+    # (the other worker may still finish a trial before its stop, so the run need not end the study)
     assert len(trials) < 20 and not any(t.state == TrialState.RUNNING for t in trials)
-    done = sorted((t for t in trials if t.datetime_complete), key=lambda t: t.datetime_complete)
-    assert repeated_failure(optuna.load_study(study_name="fashion-mlp", storage=storage)) is not None
-    own = [t for t in done if t.user_attrs.get(attrs.ERROR)]
+    own = [t for t in trials if t.user_attrs.get(attrs.ERROR)]
+    assert len(own) >= 3
     assert f"{len(own)} failed (#" in result.stdout and "training loss became nan" in result.stdout
 
     status = cli("status", "fashion-mlp", "--storage", storage)
