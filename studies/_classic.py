@@ -13,13 +13,20 @@ from models import ACTIVATIONS, INITIALIZERS, LR_SCHEDULES, OPTIMIZERS, REGULARI
 from studies._family import StudyFamily
 
 
-def _training(trial: Any) -> dict[str, Any]:
-    """Optimizer, regularizer and batch size: the part MLP and CNN spaces share."""
+def _training(
+    trial: Any,
+    optimizers: tuple[str, ...] = OPTIMIZERS,
+    learning_rates: tuple[float, float] = (1e-4, 1e-1),
+    regularizers: tuple[str, ...] = REGULARIZERS,
+    batch_sizes: tuple[int, ...] = (32, 64, 128, 256),
+) -> dict[str, Any]:
+    """Optimizer, regularizer and batch size: the part every space shares (the clock's on its own
+    priors, studies/clock.py)."""
     config: dict[str, Any] = {
         "initializer": trial.suggest_categorical("initializer", INITIALIZERS),
         "activation": trial.suggest_categorical("activation", ACTIVATIONS),
-        "optimizer": trial.suggest_categorical("optimizer", OPTIMIZERS),
-        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True),
+        "optimizer": trial.suggest_categorical("optimizer", optimizers),
+        "learning_rate": trial.suggest_float("learning_rate", *learning_rates, log=True),
         "lr_schedule": trial.suggest_categorical("lr_schedule", LR_SCHEDULES),
     }
     if config["lr_schedule"] == "cosine":
@@ -34,12 +41,12 @@ def _training(trial: Any) -> dict[str, Any]:
             config["weight_decay"] = trial.suggest_float("weight_decay", 1e-5, 1e-1, log=True)
     elif optimizer == "rmsprop":
         config["rho"] = trial.suggest_float("rho", 0.8, 0.99)
-    config["regularizer"] = trial.suggest_categorical("regularizer", REGULARIZERS)
+    config["regularizer"] = trial.suggest_categorical("regularizer", regularizers)
     if config["regularizer"] != "none":
         config["reg_strength"] = trial.suggest_float("reg_strength", 1e-6, 1e-2, log=True)
     config["dropout"] = trial.suggest_float("dropout", 0.0, 0.5)
     config["batch_norm"] = trial.suggest_categorical("batch_norm", (False, True))
-    config["batch_size"] = trial.suggest_categorical("batch_size", (32, 64, 128, 256))
+    config["batch_size"] = trial.suggest_categorical("batch_size", batch_sizes)
     return config
 
 

@@ -10,16 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models._config import (
-    ACTIVATIONS,
-    ALIGNMENTS,
-    CLASS_COUNTS,
-    HEADS,
-    INITIALIZERS,
-    LR_SCHEDULES,
-    MINUTE_HEADS,
-    REGRESSION_LOSSES,
-)
+from models._config import ALIGNMENTS, CLASS_COUNTS, HEADS, MINUTE_HEADS, REGRESSION_LOSSES
+from studies._classic import _training
 from studies._family import StudyFamily
 
 # The clock space's priors follow the measured runs (BENCHMARKS.md: "A demo that learns",
@@ -77,25 +69,7 @@ def clock_space(trial: Any) -> dict[str, Any]:
 
 def clock_training(trial: Any) -> dict[str, Any]:
     """The training dimensions of the clock space, on the priors above."""
-    config: dict[str, Any] = {
-        "initializer": trial.suggest_categorical("initializer", INITIALIZERS),
-        "activation": trial.suggest_categorical("activation", ACTIVATIONS),
-        "optimizer": trial.suggest_categorical("optimizer", CLOCK_OPTIMIZERS),
-        "learning_rate": trial.suggest_float("learning_rate", 3e-4, 7e-3, log=True),
-        "lr_schedule": trial.suggest_categorical("lr_schedule", LR_SCHEDULES),
-    }
-    if config["lr_schedule"] == "cosine":
-        config["warmup_epochs"] = trial.suggest_int("warmup_epochs", 0, 2)
-    config["beta_1"] = trial.suggest_float("beta_1", 0.8, 0.95)
-    if config["optimizer"] == "adamw":
-        config["weight_decay"] = trial.suggest_float("weight_decay", 1e-5, 1e-1, log=True)
-    config["regularizer"] = trial.suggest_categorical("regularizer", CLOCK_REGULARIZERS)
-    if config["regularizer"] != "none":
-        config["reg_strength"] = trial.suggest_float("reg_strength", 1e-6, 1e-2, log=True)
-    config["dropout"] = trial.suggest_float("dropout", 0.0, 0.5)
-    config["batch_norm"] = trial.suggest_categorical("batch_norm", (False, True))
-    config["batch_size"] = trial.suggest_categorical("batch_size", (16, 32, 64))
-    return config
+    return _training(trial, CLOCK_OPTIMIZERS, (3e-4, 7e-3), CLOCK_REGULARIZERS, (16, 32, 64))
 
 
 # The published best on the real photos (GUIDE.md): hour classification + minute sin/cos, here on
