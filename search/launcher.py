@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from tqdm import tqdm
