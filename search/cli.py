@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--trial-timeout", type=float, default=None, metavar="SECONDS",
         help="end a trial after the epoch that passes this many seconds, scored by its best epoch (the budget key trial_timeout)",
     )
+    g = p.add_argument_group("on a Ray cluster (pip install -r requirements-cluster.txt; docs/cluster.md)")
+    g.add_argument(
+        "--cluster", default=None, metavar="ADDRESS",
+        help="run the --workers workers on this Ray cluster: auto ($RAY_ADDRESS, else a head started here), HOST:6379 or ray://HOST:10001",
+    )
+    g.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="C", help="CPUs Ray reserves for each worker, its thread count rounded up (default 1)")
+    g.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs Ray gives each worker; fractions share one (default 0)")
+    g.add_argument("--runtime-env", default=None, metavar="JSON", help="Ray runtime environment, e.g. '{\"working_dir\": \".\"}' to ship the code to the nodes")
     _storage_arg(p)
     _pins_arg(p)
 
@@ -86,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, required=True, help="finished trials the study should reach")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for TensorFlow (default: all)")
     p.add_argument("--index", type=int, default=0, help="this worker's number: it samples with the study's sampler seed plus this")
+    p.add_argument("--check", action="store_true", help="only check that this machine can run the study's workers (code, storage, data), then exit")
+    p.add_argument("--expect-data", default=None, metavar="FINGERPRINT", help="with --check: the data fingerprint the launch saw (sha256:...)")
     _storage_arg(p)
     _pins_arg(p)
 
@@ -223,6 +233,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     # Everything is checked before the study is created: a rejected launch writes nothing.
     start = warm_start_params(args.warm_start, url, family) if args.warm_start else []
     objectives = parse_objectives(args.objectives) if args.objectives else None
+    cluster = _cluster(args, url) if args.cluster and args.workers else None
     study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed, data, objectives)
     if start:
         warm_start(study, args.warm_start, start)
@@ -230,9 +241,23 @@ def cmd_launch(args: argparse.Namespace) -> int:
         print(f"study {name} is ready in {url}; start workers with: {COMMAND} worker {name} --storage '{url}' --trials {args.trials}")
         return 0
     log_dir = Path("runs") / "logs" / name
-    code = run_launch(url, name, args.workers, args.trials, pin_args, log_dir, args.timeout)
+    code = run_launch(url, name, args.workers, args.trials, pin_args, log_dir, args.timeout, cluster, data)
     print(f"open the dashboard: {COMMAND} dashboard --storage '{url}'")
     return code
+
+
+def _cluster(args: argparse.Namespace, url: Location) -> Any:
+    """Connect to the Ray cluster of ``launch --cluster`` (before the study is created: an
+    unreachable head writes nothing)."""
+    from search.cluster import Cluster, parse_runtime_env
+
+    if args.cpus_per_worker <= 0 or args.gpus_per_worker < 0:
+        raise UserError("--cpus-per-worker must be above 0 and --gpus-per-worker 0 or more")
+    if url.file is not None:
+        log.warning("%s is a file: every node must see it at the same path (one machine); use a database server for nodes on other machines", url)
+    elif any(f"://{h}" in url.url or f"@{h}" in url.url for h in ("127.0.0.1", "localhost")):
+        log.warning("%s names this machine: workers on other machines will not reach it; give an address the nodes reach", url)
+    return Cluster(args.cluster, args.cpus_per_worker, args.gpus_per_worker, parse_runtime_env(args.runtime_env))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -242,6 +267,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from search.worker import RepeatedFailure
 
     pins = parse_pins(args.pins)
+    if args.check:
+        from search.worker import check_worker
+
+        print(check_worker(_url(args), args.study, pins, args.expect_data))
+        return 0
+    from search.worker import watch_parent
+
+    watch_parent()
     try:
         ran = run_worker(_url(args), args.study, args.trials, pins, args.threads, args.index)
     except RepeatedFailure as exc:

@@ -29,6 +29,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from search.cluster import Cluster
 from search.study import best_trial, error_of, finished_count, objectives_of, open_study, pareto_front, state_counts
 from search.tasks import Task, task_of_study
 from storage import Location, attrs
@@ -41,6 +42,7 @@ STOP_GRACE_SECONDS = 60
 WORKER_STOPPED = 130  # a worker's exit code after SIGINT or SIGTERM (`python -m search worker`)
 WORKER_REPEATED_FAILURE = 3  # a worker's exit code when the study's last trials failed alike (search.worker.RepeatedFailure)
 PROC_GPUS = Path("/proc/driver/nvidia/gpus")
+MAX_REPLACEMENTS = 3  # per worker slot: lost workers replaced on a cluster before the launch gives up on them
 
 
 def visible_gpus(env: dict[str, str] | None = None) -> list[str]:
@@ -101,30 +103,48 @@ def run_launch(
     pin_args: list[str],
     log_dir: Path,
     timeout: float | None = None,
+    cluster: Cluster | None = None,
+    data: str | None = None,
 ) -> int:
     """Run ``workers`` processes until the study has ``trials`` finished trials; return an exit code.
 
     With ``timeout`` (seconds) the workers are stopped when it runs out, as on Ctrl-C: their
-    running trials end FAIL and do not count, and a later launch resumes the study.
+    running trials end FAIL and do not count, and a later launch resumes the study. With
+    ``cluster`` the workers run on a Ray cluster (search.cluster), each node checked first against
+    the launch's ``data`` fingerprint.
     """
-    threads = max(1, (os.cpu_count() or 1) // workers)
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    gpus = assign_gpus(workers, visible_gpus())
-    procs: list[tuple[subprocess.Popen, Path]] = []
-    for i in range(workers):
-        path = log_dir / f"worker-{i}.log"
-        worker_env = env if gpus[i] is None else {**env, "CUDA_VISIBLE_DEVICES": gpus[i]}
-        with open(path, "w") as out:
-            proc = subprocess.Popen(
-                worker_command(where.url, study_name, trials, threads, pin_args, i),
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=worker_env,
-            )
-        procs.append((proc, path))
-    devices = f", GPUs {', '.join(g or '-' for g in gpus)}" if gpus[0] is not None else ""
-    print(f"launched {workers} workers ({threads} CPU thread(s) each{devices}); logs in {log_dir}", flush=True)
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    procs: list[tuple[Any, Path]] = []
+    if cluster is not None:
+        threads = cluster.threads
+        # Each actor runs its node's Python on the same module: the command less `python -m PACKAGE`.
+        argv = [worker_command(where.url, study_name, trials, threads, pin_args, i)[3:] for i in range(workers)]
+        started = cluster.start(argv, check_command(where.url, study_name, pin_args, data)[3:], log_dir, env)
+        procs = [(w, w.log_path) for w in started]
+        nodes = sorted({f"{w.info['node'][:8]} at {w.info['ip']}" for w in started})
+        print(
+            f"launched {workers} workers on the Ray cluster at {cluster.address} ({cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs, "
+            f"{threads} thread(s) each) over {len(nodes)} node(s) ({', '.join(nodes)}); logs copied to {log_dir}",
+            flush=True,
+        )
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        gpus = assign_gpus(workers, visible_gpus())
+        for i in range(workers):
+            path = log_dir / f"worker-{i}.log"
+            worker_env = {**os.environ, **env} if gpus[i] is None else {**os.environ, **env, "CUDA_VISIBLE_DEVICES": gpus[i]}
+            with open(path, "w") as out:
+                proc = subprocess.Popen(
+                    worker_command(where.url, study_name, trials, threads, pin_args, i),
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=worker_env,
+                )
+            procs.append((proc, path))
+        devices = f", GPUs {', '.join(g or '-' for g in gpus)}" if gpus[0] is not None else ""
+        print(f"launched {workers} workers ({threads} CPU thread(s) each{devices}); logs in {log_dir}", flush=True)
 
     study = open_study(where, study_name, heartbeat=False)
+    study.set_user_attr(attrs.LOG_DIR, str(log_dir.resolve()))
     task = task_of_study(study)
     stopping = timed_out = False
     repeated: str | None = None  # the error every recent trial failed with, once a worker saw it
@@ -140,7 +160,9 @@ def run_launch(
             if not where.heartbeats:
                 # A journal has no heartbeats: a worker that died (OOM-killed, SIGKILL) would hold
                 # its trial RUNNING, and a slot of the budget, forever. Fail and requeue it now.
-                end_orphaned_trials(study, [p.pid for p, _ in procs if p.poll() not in (None, 0)], retry=True)
+                end_orphaned_trials(study, [_owner(p) for p, _ in procs if p.poll() not in (None, 0)], retry=True)
+            if cluster is not None:
+                procs = _tend_cluster(cluster, procs, study, bar, where.url, study_name, trials, pin_args, data, env)
             _update(bar, study, task)
             repeated = next((_error_line(path) for p, path in procs if p.poll() == WORKER_REPEATED_FAILURE), None)
             if repeated is not None:
@@ -168,9 +190,11 @@ def run_launch(
                 proc.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-        ended = end_orphaned_trials(study, [p.pid for p, _ in procs if p.poll() is not None])
+        ended = end_orphaned_trials(study, [_owner(p) for p, _ in procs if p.poll() is not None])
         _update(bar, study, task)
         bar.close()
+        if cluster is not None:
+            cluster.close([p for p, _ in procs])
     if ended:
         print(f"{ended} trial(s) left RUNNING by stopped workers were ended as FAIL", file=sys.stderr)
     if repeated is None:  # every worker may have seen it and exited before the loop looked
@@ -200,6 +224,56 @@ def run_launch(
     return 1 if failed else 0
 
 
+def check_command(url: str, study: str, pin_args: list[str], data: str | None) -> list[str]:
+    """The command each cluster node runs before any worker starts (search.worker.check_worker)."""
+    cmd = [sys.executable, "-m", __package__, "worker", study, "--storage", url, "--trials", "1", "--check"]
+    if data:
+        cmd += ["--expect-data", data.split()[0]]
+    for item in pin_args:
+        cmd += ["--set", item]
+    return cmd
+
+
+def _owner(proc: Any) -> str | None:
+    """The ``host:pid`` a worker's trials record: a cluster worker knows its node's; a local one is here."""
+    return proc.owner if hasattr(proc, "owner") else f"{socket.gethostname()}:{proc.pid}"
+
+
+def _tend_cluster(
+    cluster: Cluster, procs: list[tuple[Any, Path]], study: Any, bar: tqdm, url: str, study_name: str,
+    trials: int, pin_args: list[str], data: str | None, env: dict[str, str],
+) -> list[tuple[Any, Path]]:
+    """Copy the workers' logs to the head; put a lost worker's trial back in the queue and place a
+    replacement on a live node; let a replacement still waiting for a node go once the others are done."""
+    out = []
+    for proc, path in procs:
+        proc.copy_log()
+        code = proc.poll()
+        if code is not None and code < 0 and proc.started and not proc.replaced:
+            # Killed: its node lost (the actor died with it) or the process alone (out of memory).
+            proc.replaced = True
+            requeued = end_orphaned_trials(study, [proc.owner], retry=True)
+            what = f"lost with its node {proc.info['node'][:8]} at {proc.info['ip']}" if proc.lost else f"killed by signal {-code}"
+            if finished_count(state_counts(study)) >= trials or cluster.replaced >= MAX_REPLACEMENTS * len(procs):
+                bar.write(f"worker {proc.index} was {what}: {requeued} running trial(s) ended FAIL and queued again")
+                out.append((proc, path))
+                continue
+            bar.write(f"worker {proc.index} was {what}: {requeued} running trial(s) ended FAIL and queued again; placing a replacement")
+            index = proc.index
+            argv = worker_command(url, study_name, trials, cluster.threads, pin_args, index)[3:]
+            check = check_command(url, study_name, pin_args, data)[3:]
+            proc = cluster.replace(proc, argv, check, env)
+        if proc.poll() == 2 and getattr(proc, "error", None):
+            bar.write(f"worker {proc.index}: {proc.error}")
+            proc.error = None
+        out.append((proc, path))
+    if all(p.poll() is not None for p, _ in out if p.started) and finished_count(state_counts(study)) >= trials:
+        for p, _ in out:
+            if not p.started and p.poll() is None:
+                p.returncode = 0  # waited for a node that the finished budget no longer needs
+    return out
+
+
 def _error_line(log_path: Path) -> str:
     """The ``clockwork: error:`` line a worker ended its log with, without the prefix."""
     lines = log_path.read_text(errors="replace").splitlines()
@@ -207,17 +281,17 @@ def _error_line(log_path: Path) -> str:
     return found[-1].removeprefix("clockwork: error: ") if found else f"a worker stopped on repeated failures (see {log_path})"
 
 
-def end_orphaned_trials(study: Any, pids: list[int], *, retry: bool = False) -> int:
-    """End as FAIL the RUNNING trials of the exited worker processes ``pids``; return how many.
+def end_orphaned_trials(study: Any, owners: list[str | None], *, retry: bool = False) -> int:
+    """End as FAIL the RUNNING trials of the exited workers ``owners`` (``host:pid``); return how many.
 
     With ``retry`` each is queued again with its parameters, as a heartbeat would have done (at
     most ``MAX_RETRY`` times per trial), and continues from its checkpoint (search.checkpoints).
     """
     from search.checkpoints import requeue
 
-    if not pids:
+    owners = {o for o in owners if o}
+    if not owners:
         return 0
-    owners = {f"{socket.gethostname()}:{pid}" for pid in pids}
     ended = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get(attrs.WORKER) in owners:
@@ -293,7 +367,10 @@ def record_lines(study: Any, task: Task) -> list[str]:
     disk = f"disk: artifacts {human_bytes(disk_bytes([folder / i for i in ids]))} ({len(ids)} files in {folder})"
     for cache in task.cache_dirs():
         disk += f"; resize cache {human_bytes(disk_bytes([cache]))} ({cache}, shared by the studies on this data)"
-    return [f"created by Clockwork {version}; data {data}", disk]
+    lines = [f"created by Clockwork {version}; data {data}", disk]
+    if study.user_attrs.get(attrs.LOG_DIR):
+        lines.append(f"worker logs: {study.user_attrs[attrs.LOG_DIR]} (the last launch's, on the machine that launched it)")
+    return lines
 
 
 def print_summary(study: Any, task: Task | None = None) -> None:

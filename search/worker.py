@@ -28,6 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.checkpoints import requeue
+from search.cluster import NODE_ENV, PARENT_ENV
 from search.errors import UserError
 from search.objective import Objective
 from search.pins import check_pins
@@ -251,7 +252,8 @@ class Worker:
         if threads and task.trains:  # a task that trains nothing never imports TensorFlow
             set_threads(threads, index, backend)
         self.worker_id = _worker_id()
-        self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES")  # set per worker by the launcher
+        self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES")  # set per worker by the launcher, or by Ray
+        self.node = os.environ.get(NODE_ENV)  # the Ray node, on a cluster
         scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
         self.objective = Objective(task, family, pins, versions(backend), scoring, objectives)
         if task.trains:
@@ -267,6 +269,8 @@ class Worker:
         trial.set_user_attr(attrs.WORKER, self.worker_id)  # the launcher's sweep finds a stopped worker's trials
         if self.gpu is not None:
             trial.set_user_attr(attrs.GPU, self.gpu)
+        if self.node is not None:
+            trial.set_user_attr(attrs.NODE, self.node)
         if self.optimistic and over_budget(self.study, trial.number, self.budget):
             self.surplus = True
             reason = f"surplus: the budget of {self.budget} finished trials was already taken by earlier trials"
@@ -361,6 +365,36 @@ def run_worker(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         optimize_log.removeFilter(_NO_SURPLUS_TRACEBACK)
+
+
+def check_worker(url: str | Location, study_name: str, pins: dict[str, Any], expect_data: str | None = None) -> str:
+    """What every node of a cluster launch runs before any worker starts (``worker --check``):
+    the code imports, the storage opens, the family and pins hold, and the data is there, the same
+    data the launch saw (its fingerprint). Returns one line; a problem raises UserError."""
+    study = open_study(url, study_name, heartbeat=False)
+    family = family_of(study)
+    check_pins(family, pins)
+    data = task_of(family).check_data(family, pins)
+    if expect_data and data and data.split()[0] != expect_data.split()[0]:
+        raise UserError(f"the data on {socket.gethostname()} is not the launch's: {data}, the launch saw {expect_data}")
+    return f"worker check passed on {socket.gethostname()}: study {study_name} ({family.name}), data {data or 'none'}"
+
+
+def watch_parent() -> None:
+    """A worker started by a Ray actor (search.cluster) ends when that actor does: no worker runs
+    on without its launcher. It ends as a lost node's would (SIGKILL): its trial is left for the
+    launcher, or the heartbeat, to end and queue again."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(1.0)
+        log.warning("the Ray actor that started this worker is gone: ending")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _worker_id() -> str:
