@@ -9,9 +9,8 @@ CLOCKWORK_REQUIRE_ALL asks for everything.
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,123 +21,17 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.backends import POSTGRES, fresh_database, free_port
+from tests.backends import POSTGRES, free_port, fresh_database
 from tests.conftest import ROOT, TINY, cli, pins, require
+from tests.raycluster import RayTestCluster, ray_processes, stop_group
 
-try:
-    import ray  # noqa: F401 (only whether it is there)
-
-    HAVE_RAY = True
-except ImportError:
-    HAVE_RAY = False
-
-RAY = Path(sys.executable).with_name("ray")
-OBJECT_STORE = str(80 * 1024 * 1024)
-# A dead node is noticed within seconds, not the default half-minute.
-FAST_HEALTH = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}
-
-
-def _start(args: list[str], log: Path) -> subprocess.Popen:
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            [str(RAY), "start", "--block", "--disable-usage-stats", "--object-store-memory", OBJECT_STORE, *args],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, **FAST_HEALTH},
-        )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """End the process group this test started, and only it."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    _group_gone(proc.pid)
-
-
-def _group_gone(pgid: int, timeout: float = 30) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if not _group_members(pgid):
-            return
-        time.sleep(0.5)
-    with pytest.raises(ProcessLookupError):  # a straggler: end it, and fail below
-        os.killpg(pgid, signal.SIGKILL)
-    assert not _group_members(pgid), f"processes of group {pgid} outlived the test cluster"
-
-
-def _group_members(pgid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.getpgid(int(entry.name)) == pgid:
-                    out.append(int(entry.name))
-            except (ProcessLookupError, PermissionError):
-                continue
-    return out
-
-
-def _nodes(address: str) -> list[str]:
-    """The ids of the live nodes, asked from a fresh driver (this test process never joins the cluster)."""
-    code = (
-        "import json, ray; ray.init(address=%r, log_to_driver=False, logging_level='ERROR');"
-        "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive']]))" % address
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _wait_nodes(address: str, count: int, timeout: float = 90) -> list[str]:
-    end = time.monotonic() + timeout
-    while True:
-        nodes = _nodes(address)
-        if len(nodes) == count or time.monotonic() > end:
-            assert len(nodes) == count, f"expected {count} live Ray nodes, found {len(nodes)}"
-            return nodes
-        time.sleep(2)
-
-
-class RayTestCluster:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.groups: list[subprocess.Popen] = []
-
-    def start_head(self) -> None:
-        self.groups.append(
-            _start(
-                ["--head", "--port", str(self.port), "--num-cpus", "2", "--include-dashboard=false",
-                 "--ray-client-server-port", str(free_port())],
-                self.tmp / "head.log",
-            )
-        )
-        _wait_nodes(self.address, 1)
-
-    def add_node(self, cpus: int = 2) -> tuple[subprocess.Popen, str]:
-        before = set(_nodes(self.address))
-        proc = _start(["--address", self.address, "--num-cpus", str(cpus)], self.tmp / f"node-{len(self.groups)}.log")
-        self.groups.append(proc)
-        now = _wait_nodes(self.address, len(before) + 1)
-        return proc, next(n for n in now if n not in before)
-
-    def stop(self) -> None:
-        for proc in reversed(self.groups):
-            _stop(proc)
+HAVE_RAY = importlib.util.find_spec("ray") is not None
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
     require(HAVE_RAY, "Ray is not installed (pip install -r requirements-cluster.txt)")
-    others = _ray_processes()
+    others = ray_processes()
     c = RayTestCluster(tmp_path_factory.mktemp("ray"))
     try:
         c.start_head()
@@ -147,20 +40,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     finally:
         c.stop()
     # Only what the test started is gone: Ray processes that were running before it still are.
-    assert others <= _ray_processes(), "stopping the test cluster ended Ray processes it did not start"
-
-
-def _ray_processes() -> set[int]:
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"ray" in cmd and (b"raylet" in cmd or b"gcs_server" in cmd):
-                out.add(int(entry.name))
-    return out
+    assert others <= ray_processes(), "stopping the test cluster ended Ray processes it did not start"
 
 
 @pytest.fixture
@@ -194,6 +74,21 @@ def test_smoke_on_two_nodes_ends_with_exactly_the_budget(cluster: RayTestCluster
     assert f"worker logs: {logs}" in status.stdout
 
 
+def test_timeout_stops_the_cluster_workers_as_it_stops_local_ones(cluster: RayTestCluster, postgres: str, tmp_path: Path) -> None:
+    name = f"ray-timeout-{os.getpid()}"
+    out = cli("launch", "smoke", "--study-name", name, "--cluster", cluster.address, "--workers", "2", "--trials", "1000",
+              "--timeout", "12", "--storage", postgres, *pins("sleep=1"), cwd=tmp_path, env=HERE, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "time limit of 12 s reached: asking workers to end their running trials" in out.stdout + out.stderr
+    study = _study(postgres, name)
+    counts = Counter(t.state for t in study.trials)
+    assert 2 <= counts[TrialState.COMPLETE] < 1000 and counts[TrialState.RUNNING] == 0
+    # At most the two running trials were stopped (FAIL, not counted), and no worker runs on.
+    assert counts[TrialState.FAIL] <= 2
+    ps = subprocess.run(["pgrep", "-f", f"search worker {name} "], capture_output=True, text=True)
+    assert ps.stdout.strip() == ""
+
+
 def test_a_node_lost_mid_trial_costs_that_trial_only(cluster: RayTestCluster, postgres: str, fashion: Path, tmp_path: Path) -> None:
     """fashion-mlp on three nodes; the third is killed while it trains a trial."""
     doomed, doomed_id = cluster.add_node(cpus=1)
@@ -214,7 +109,7 @@ def test_a_node_lost_mid_trial_costs_that_trial_only(cluster: RayTestCluster, po
             time.sleep(1)
         assert running, "no trial ran on the third node"
         lost = running[0].number
-        _stop(doomed)  # the node and everything on it, as a lost machine
+        stop_group(doomed)  # the node and everything on it, as a lost machine
         output, _ = launch.communicate(timeout=600)
     finally:
         if launch.poll() is None:
