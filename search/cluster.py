@@ -47,7 +47,7 @@ INSTALL_LINE = "pip install -r requirements-cluster.txt"
 ROOT = Path(__file__).resolve().parents[1]  # the checkout (or site-packages/clockwork when installed)
 CONNECT_SECONDS = 5.0  # a head that does not answer a TCP connect in this time is unreachable
 PLACE_SECONDS = float(os.environ.get("CLOCKWORK_PLACE_SECONDS", "120"))  # first placement of every worker
-CHECK_SECONDS = 600.0  # a node's check loads the data once: minutes at most
+CHECK_SECONDS = 600.0  # a node's check loads the data once: minutes at most (once a node and launch)
 LOG_CHUNK = 1 << 20
 WORKER_STOPPED = 130  # as search.launcher.WORKER_STOPPED
 LOST = -9  # the return code of a worker whose actor (or node) died
@@ -151,9 +151,12 @@ class WorkerHost:
             run_in = folder if Path(folder).is_dir() else tempfile.gettempdir()
         return run_in, env
 
-    def check(self, argv: list[str], package: str, root: str, folder: str, env: dict[str, str]) -> dict[str, Any]:
-        """Run the worker's check (``worker --check``) here; its exit code and output, with where it ran."""
+    def check(self, argv: list[str], package: str, root: str, folder: str, env: dict[str, str], checked: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Run the worker's check (``worker --check``) here, unless this node passed it already
+        (``checked``); its exit code and output, with where it ran."""
         out = self.where()
+        if out["node"] in checked:
+            return {**out, "code": 0, "output": "checked before"}
         try:
             run_in, full_env = self._setting(package, root, folder, env)
             done = subprocess.run(
@@ -216,6 +219,7 @@ class ClusterWorker:
     error: str | None = None  # a replacement's failed node check
     replaced: bool = False  # a killed worker the launcher has dealt with
     _check: Any = None
+    _checked: set = field(default_factory=set)  # the launch's nodes that passed the check
     _start_args: tuple = ()
     _poll: Any = None
     _log: Any = None
@@ -245,6 +249,14 @@ class ClusterWorker:
             self.lost, self.returncode = _first_line(exc), LOST
             return True, None
 
+    def _call_wait(self, ref: Any) -> tuple[bool, Any]:
+        """A quick remote call, waited for; a dead actor ends the worker as LOST."""
+        try:
+            return True, self.ray.get(ref, timeout=60)
+        except self.ray.exceptions.RayError as exc:
+            self.lost, self.returncode = _first_line(exc), LOST
+            return True, None
+
     def poll(self) -> int | None:
         if self.returncode is not None:
             return self.returncode
@@ -253,11 +265,16 @@ class ClusterWorker:
             if not done or self.returncode is not None:
                 return self.returncode
             self._check = None
-            if result["code"] != 0:
+            if result["code"] == 0:
+                self._checked.add(result["node"])
+            else:
                 self.error = f"node {result['ip']} failed the worker check: {_error_of(result['output'])}"
                 self.returncode = 2
                 return 2
-            self.info = self.ray.get(self.actor.start.remote(*self._start_args))
+            done, info = self._call_wait(self.actor.start.remote(*self._start_args))
+            if self.returncode is not None:
+                return self.returncode
+            self.info = info
         if self._poll is None:
             self._poll = self.actor.poll.remote()
         done, code = self._call(self._poll)
@@ -341,6 +358,7 @@ class Cluster:
         self.package = __package__  # search in a checkout, clockwork.search when installed
         self.folder = str(Path.cwd())
         self.replaced = 0
+        self.checked: set[str] = set()  # nodes that passed the worker check in this launch
 
     @property
     def threads(self) -> int:
@@ -359,11 +377,15 @@ class Cluster:
         return (argv, self.package, str(ROOT), self.folder, env)
 
     def start(self, argvs: list[list[str]], check_argv: list[str], log_dir: Path, env: dict[str, str]) -> list[ClusterWorker]:
-        """Place one worker per command, check every node they landed on, then start them all."""
+        """Place one worker per command, check every node they landed on (once a node), then start them all."""
         actors = [self.host_class.remote() for _ in argvs]
-        checks = [a.check.remote(*self._args(check_argv, env)) for a in actors]
         try:
-            results = self._gather(checks, len(argvs))
+            places = self._gather([a.where.remote() for a in actors], len(argvs), PLACE_SECONDS, "placed")
+            first = {}
+            for actor, place in zip(actors, places):
+                first.setdefault(place["node"], actor)
+            results = self._gather([a.check.remote(*self._args(check_argv, env)) for a in first.values()], len(first), CHECK_SECONDS, "checked")
+            self.checked.update(r["node"] for r in results if r["code"] == 0)
             bad = [r for r in results if r["code"] != 0]
             if bad:
                 r = bad[0]
@@ -376,16 +398,17 @@ class Cluster:
         for i, (actor, argv) in enumerate(zip(actors, argvs)):
             worker = ClusterWorker(self.ray, actor, i, log_dir / f"worker-{i}.log")
             worker.log_path.write_bytes(b"")
-            worker.info = self.ray.get(actor.start.remote(*self._args(argv, env), _log_name(log_dir, i)))
+            _, info = worker._call_wait(actor.start.remote(*self._args(argv, env), _log_name(log_dir, i)))
+            worker.info = info or {}
             workers.append(worker)
         return workers
 
-    def _gather(self, refs: list[Any], count: int) -> list[dict[str, Any]]:
-        limit = PLACE_SECONDS + CHECK_SECONDS
+    def _gather(self, refs: list[Any], count: int, limit: float, what: str) -> list[dict[str, Any]]:
         done, pending = self.ray.wait(refs, num_returns=len(refs), timeout=limit)
         if pending:
+            noun = "workers" if what == "placed" else "nodes"
             raise UserError(
-                f"Ray placed and checked {len(done)} of {count} workers ({self.cpus:g} CPUs, {self.gpus:g} GPUs each) "
+                f"Ray {what} {len(done)} of {count} {noun} ({self.cpus:g} CPUs, {self.gpus:g} GPUs a worker) "
                 f"in {limit:g} s; {self._resources()}"
             )
         try:
@@ -399,7 +422,8 @@ class Cluster:
         self.replaced += 1
         actor = self.host_class.remote()
         worker = ClusterWorker(self.ray, actor, lost.index, lost.log_path)
-        worker._check = actor.check.remote(*self._args(check_argv, env))
+        worker._check = actor.check.remote(*self._args(check_argv, env), tuple(self.checked))
+        worker._checked = self.checked
         worker._start_args = (*self._args(argv, env), _log_name(lost.log_path.parent, lost.index, self.replaced))
         return worker
 

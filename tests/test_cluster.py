@@ -124,8 +124,10 @@ def test_a_node_lost_mid_trial_costs_that_trial_only(cluster: RayTestCluster, po
     failed = study.trials[lost]
     assert failed.state == TrialState.FAIL
     # Its parameters were queued again and trained on a live node.
-    again = [t for t in study.trials if t.number > lost and t.params == failed.params and t.state == TrialState.COMPLETE]
-    assert again and again[0].user_attrs["node"] != doomed_id
+    again = [t for t in study.trials if t.number > lost and t.params == failed.params]
+    assert again, [(t.number, t.state.name, t.params == failed.params) for t in study.trials]
+    assert again[0].state in (TrialState.COMPLETE, TrialState.PRUNED), (again[0].state, again[0].user_attrs.get("fail_reason"))
+    assert again[0].user_attrs["node"] != doomed_id
 
 
 def _study_if(url: str, name: str) -> list:
@@ -149,6 +151,16 @@ def test_a_node_that_fails_the_check_starts_no_worker(cluster: RayTestCluster, p
     assert code == 2
     study = _study(postgres, name)
     assert [t.state for t in study.trials] == [TrialState.WAITING]  # the reference, never started
+
+
+def test_workers_the_cluster_cannot_place_are_one_line(cluster: RayTestCluster, postgres: str, tmp_path: Path) -> None:
+    out = cli("launch", "smoke", "--study-name", "too-big", "--cluster", cluster.address, "--workers", "2", "--cpus-per-worker", "64",
+              "--storage", postgres, cwd=tmp_path, env={**HERE, "CLOCKWORK_PLACE_SECONDS": "5"}, timeout=300)
+    assert out.returncode == 2
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("clockwork: error: Ray placed 0 of 2 workers (64 CPUs, 0 GPUs a worker) in 5 s; the cluster has ")
+    assert "CPUs" in last and "live node(s)" in last
+    assert [t.state for t in _study(postgres, "too-big").trials] == [TrialState.WAITING]
 
 
 def test_an_unreachable_head_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
