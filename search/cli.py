@@ -234,14 +234,23 @@ def cmd_launch(args: argparse.Namespace) -> int:
     start = warm_start_params(args.warm_start, url, family) if args.warm_start else []
     objectives = parse_objectives(args.objectives) if args.objectives else None
     cluster = _cluster(args, url) if args.cluster and args.workers else None
-    study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed, data, objectives)
+    try:
+        study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed, data, objectives)
+    except BaseException:
+        if cluster is not None:
+            cluster.disconnect()
+        raise
     if start:
         warm_start(study, args.warm_start, start)
     if args.workers == 0:
         print(f"study {name} is ready in {url}; start workers with: {COMMAND} worker {name} --storage '{url}' --trials {args.trials}")
         return 0
     log_dir = Path("runs") / "logs" / name
-    code = run_launch(url, name, args.workers, args.trials, pin_args, log_dir, args.timeout, cluster, data)
+    try:
+        code = run_launch(url, name, args.workers, args.trials, pin_args, log_dir, args.timeout, cluster, data)
+    finally:
+        if cluster is not None:
+            cluster.disconnect()
     print(f"open the dashboard: {COMMAND} dashboard --storage '{url}'")
     return code
 
@@ -266,15 +275,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from search.worker import RepeatedFailure
 
+    from search.worker import watch_parent
+
+    watch_parent()  # started by a Ray actor: end with it
     pins = parse_pins(args.pins)
     if args.check:
         from search.worker import check_worker
 
         print(check_worker(_url(args), args.study, pins, args.expect_data))
         return 0
-    from search.worker import watch_parent
-
-    watch_parent()
     try:
         ran = run_worker(_url(args), args.study, args.trials, pins, args.threads, args.index)
     except RepeatedFailure as exc:

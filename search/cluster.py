@@ -135,8 +135,19 @@ class WorkerHost:
 
     def _setting(self, package: str, root: str, folder: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
         """The folder the worker runs in and its environment; UserError-style text when the code is absent."""
+        import ray
+
         env = {**os.environ, **env, PARENT_ENV: str(os.getpid())}
         env[NODE_ENV] = self.where()["node"]
+        gpus = ray.get_gpu_ids()
+        if not gpus:
+            # Ray 2.60 leaves CUDA_VISIBLE_DEVICES alone for an actor without GPUs: the worker would
+            # see, and fill, every GPU of the node. A worker that asked for none gets none.
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        elif ray.get_runtime_context().get_assigned_resources().get("GPU", 1.0) < 1.0:
+            # A share of a GPU: take memory as needed, not all of it, or the second worker on it fails.
+            env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+            env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         if package == "search":  # a checkout: the code is the launcher's folder, or what Ray shipped here
             here = Path.cwd()
             code = here if (here / "search" / "cli.py").is_file() else Path(root)
@@ -172,7 +183,7 @@ class WorkerHost:
         run_in, full_env = self._setting(package, root, folder, env)
         self.log_path = Path(tempfile.gettempdir()) / "clockwork-logs" / log_name
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as out:
+        with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", package, *argv], cwd=run_in, env=full_env,
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -220,6 +231,7 @@ class ClusterWorker:
     replaced: bool = False  # a killed worker the launcher has dealt with
     _check: Any = None
     _checked: set = field(default_factory=set)  # the launch's nodes that passed the check
+    _deadline: float = 0.0  # a replacement not placed and checked by then gives up
     _start_args: tuple = ()
     _poll: Any = None
     _log: Any = None
@@ -245,6 +257,8 @@ class ClusterWorker:
             return False, None
         try:
             return True, self.ray.get(ref)
+        except self.ray.exceptions.ActorUnavailableError:
+            return False, None  # unreachable for now (a network blip), not dead: ask again
         except self.ray.exceptions.RayError as exc:
             self.lost, self.returncode = _first_line(exc), LOST
             return True, None
@@ -262,6 +276,10 @@ class ClusterWorker:
             return self.returncode
         if self._check is not None:  # a replacement: placed and checked yet?
             done, result = self._call(self._check)
+            if not done and time.monotonic() > self._deadline:
+                self.error = f"Ray could not place and check a replacement worker in {PLACE_SECONDS + CHECK_SECONDS:g} s"
+                self.ray.kill(self.actor, no_restart=True)
+                self.returncode = 2
             if not done or self.returncode is not None:
                 return self.returncode
             self._check = None
@@ -269,6 +287,7 @@ class ClusterWorker:
                 self._checked.add(result["node"])
             else:
                 self.error = f"node {result['ip']} failed the worker check: {_error_of(result['output'])}"
+                self.ray.kill(self.actor, no_restart=True)  # its CPUs and GPUs back to the cluster
                 self.returncode = 2
                 return 2
             done, info = self._call_wait(self.actor.start.remote(*self._start_args))
@@ -282,6 +301,7 @@ class ClusterWorker:
             self._poll = None
             if self.returncode is None:
                 self.returncode = code
+                self.copy_log(final=True)  # its last lines (an error the launcher shows) before anyone reads them
         return self.returncode
 
     def copy_log(self, final: bool = False) -> None:
@@ -399,7 +419,12 @@ class Cluster:
             worker = ClusterWorker(self.ray, actor, i, log_dir / f"worker-{i}.log")
             worker.log_path.write_bytes(b"")
             _, info = worker._call_wait(actor.start.remote(*self._args(argv, env), _log_name(log_dir, i)))
-            worker.info = info or {}
+            if not info:
+                self.close(workers, grace=30)
+                for a in actors[i:]:
+                    self.ray.kill(a, no_restart=True)
+                raise UserError(f"worker {i} could not start on its node after the check: {worker.lost}")
+            worker.info = info
             workers.append(worker)
         return workers
 
@@ -424,16 +449,37 @@ class Cluster:
         worker = ClusterWorker(self.ray, actor, lost.index, lost.log_path)
         worker._check = actor.check.remote(*self._args(check_argv, env), tuple(self.checked))
         worker._checked = self.checked
+        worker._deadline = time.monotonic() + PLACE_SECONDS + CHECK_SECONDS
         worker._start_args = (*self._args(argv, env), _log_name(lost.log_path.parent, lost.index, self.replaced))
         return worker
 
-    def close(self, workers: list[ClusterWorker]) -> None:
+    def forwarded_env(self) -> dict[str, str]:
+        """What the launch's own environment says about how to train, for the workers on every node
+        (as local workers inherit it): the Keras backend, Clockwork's settings, TensorFlow's and XLA's."""
+        prefixes = ("KERAS_", "CLOCKWORK_", "TF_", "XLA_")
+        return {k: v for k, v in os.environ.items() if k.startswith(prefixes) and k != "CLOCKWORK_PLACE_SECONDS"}
+
+    def close(self, workers: list[ClusterWorker], grace: float) -> None:
+        """Stop the workers still running (SIGTERM, then a kill after ``grace``), keep their last
+        log lines, and end their actors; a node that is gone is skipped."""
+        running = [w for w in workers if w.started and w.poll() is None]
+        for w in running:
+            w.send_signal(15)
+        end = time.monotonic() + grace
+        for w in running:
+            try:
+                w.wait(timeout=max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.kill()
         for w in workers:
             try:
                 w.release()
-            except self.ray.exceptions.RayError:
-                pass  # already gone with its node
-        self.ray.shutdown()
+            except Exception as exc:  # noqa: BLE001 (a node gone, a client disconnected: the rest still go)
+                log.debug("worker %d: %s", w.index, exc)
+
+    def disconnect(self) -> None:
+        if self.ray.is_initialized():
+            self.ray.shutdown()
 
 
 def _log_name(log_dir: Path, index: int, generation: int = 0) -> str:

@@ -42,7 +42,7 @@ STOP_GRACE_SECONDS = 60
 WORKER_STOPPED = 130  # a worker's exit code after SIGINT or SIGTERM (`python -m search worker`)
 WORKER_REPEATED_FAILURE = 3  # a worker's exit code when the study's last trials failed alike (search.worker.RepeatedFailure)
 PROC_GPUS = Path("/proc/driver/nvidia/gpus")
-MAX_REPLACEMENTS = 3  # per worker slot: lost workers replaced on a cluster before the launch gives up on them
+MAX_REPLACEMENTS = 3  # times the worker count: lost workers replaced on a cluster before a launch stops replacing
 
 
 def visible_gpus(env: dict[str, str] | None = None) -> list[str]:
@@ -117,12 +117,13 @@ def run_launch(
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     procs: list[tuple[Any, Path]] = []
     if cluster is not None:
+        env = {**cluster.forwarded_env(), **env}
         threads = cluster.threads
         # Each actor runs its node's Python on the same module: the command less `python -m PACKAGE`.
         argv = [worker_command(where.url, study_name, trials, threads, pin_args, i)[3:] for i in range(workers)]
         started = cluster.start(argv, check_command(where.url, study_name, pin_args, data)[3:], log_dir, env)
         procs = [(w, w.log_path) for w in started]
-        nodes = sorted({f"{w.info['node'][:8]} at {w.info['ip']}" for w in started})
+        nodes = sorted({f"{w.info.get('node', '?')[:8]} at {w.info.get('ip', '?')}" for w in started})
         print(
             f"launched {workers} workers on the Ray cluster at {cluster.address} ({cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs, "
             f"{threads} thread(s) each) over {len(nodes)} node(s) ({', '.join(nodes)}); logs copied to {log_dir}",
@@ -156,13 +157,15 @@ def run_launch(
     previous = signal.signal(signal.SIGTERM, stop)
     bar = _progress(trials, study_name)
     try:
-        while any(p.poll() is None for p, _ in procs):
+        while True:
+            if cluster is not None:  # first: a lost worker is replaced even when it was the last one running
+                procs = _tend_cluster(cluster, procs, study, bar, where.url, study_name, trials, pin_args, data, env)
+            if not any(p.poll() is None for p, _ in procs):
+                break
             if not where.heartbeats:
                 # A journal has no heartbeats: a worker that died (OOM-killed, SIGKILL) would hold
                 # its trial RUNNING, and a slot of the budget, forever. Fail and requeue it now.
                 end_orphaned_trials(study, [_owner(p) for p, _ in procs if p.poll() not in (None, 0)], retry=True)
-            if cluster is not None:
-                procs = _tend_cluster(cluster, procs, study, bar, where.url, study_name, trials, pin_args, data, env)
             _update(bar, study, task)
             repeated = next((_error_line(path) for p, path in procs if p.poll() == WORKER_REPEATED_FAILURE), None)
             if repeated is not None:
@@ -190,11 +193,11 @@ def run_launch(
                 proc.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if cluster is not None:  # workers still running here (the loop failed): stopped, not orphaned
+            cluster.close([p for p, _ in procs], STOP_GRACE_SECONDS)
         ended = end_orphaned_trials(study, [_owner(p) for p, _ in procs if p.poll() is not None])
         _update(bar, study, task)
         bar.close()
-        if cluster is not None:
-            cluster.close([p for p, _ in procs])
     if ended:
         print(f"{ended} trial(s) left RUNNING by stopped workers were ended as FAIL", file=sys.stderr)
     if repeated is None:  # every worker may have seen it and exited before the loop looked
@@ -252,14 +255,18 @@ def _tend_cluster(
         if code is not None and code < 0 and proc.started and not proc.replaced:
             # Killed: its node lost (the actor died with it) or the process alone (out of memory).
             proc.replaced = True
-            requeued = end_orphaned_trials(study, [proc.owner], retry=True)
-            what = f"lost with its node {proc.info['node'][:8]} at {proc.info['ip']}" if proc.lost else f"killed by signal {-code}"
+            proc.copy_log(final=True)
+            ended = end_orphaned_trials(study, [proc.owner], retry=True)
+            where_ = f"node {proc.info['node'][:8]} at {proc.info['ip']}"
+            what = f"lost with its actor on {where_} ({proc.lost})" if proc.lost else f"killed by signal {-code} on {where_}"
+            line = f"worker {proc.index} was {what}: {ended} running trial(s) ended FAIL and queued again (at most {MAX_RETRY} times a trial)"
             if finished_count(state_counts(study)) >= trials or cluster.replaced >= MAX_REPLACEMENTS * len(procs):
-                bar.write(f"worker {proc.index} was {what}: {requeued} running trial(s) ended FAIL and queued again")
+                bar.write(line)
                 out.append((proc, path))
                 continue
-            bar.write(f"worker {proc.index} was {what}: {requeued} running trial(s) ended FAIL and queued again; placing a replacement")
-            index = proc.index
+            bar.write(f"{line}; placing a replacement")
+            # A fresh index: the replacement samples with a seed of its own, not the lost worker's again.
+            index = len(procs) + cluster.replaced
             argv = worker_command(url, study_name, trials, cluster.threads, pin_args, index)[3:]
             check = check_command(url, study_name, pin_args, data)[3:]
             proc = cluster.replace(proc, argv, check, env)
@@ -297,7 +304,10 @@ def end_orphaned_trials(study: Any, owners: list[str | None], *, retry: bool = F
         if trial.user_attrs.get(attrs.WORKER) in owners:
             with contextlib.suppress(UpdateFinishedTrialError):
                 study._storage.set_trial_user_attr(trial._trial_id, attrs.FAIL_REASON, "its worker process ended mid-trial")
-                study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+                # Not tell(skip_if_finished): a heartbeat sweep or the worker itself may end the
+                # trial first, and then it must not be queued a second time. The state change
+                # raises UpdateFinishedTrialError when another writer got there first.
+                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
                 ended += 1
                 if retry:
                     requeue(study, trial.number, max_retry=MAX_RETRY)

@@ -14,6 +14,7 @@ until that storage write is done, so a stopped worker never leaves a RUNNING tri
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import platform
@@ -252,7 +253,7 @@ class Worker:
         if threads and task.trains:  # a task that trains nothing never imports TensorFlow
             set_threads(threads, index, backend)
         self.worker_id = _worker_id()
-        self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES")  # set per worker by the launcher, or by Ray
+        self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES") or None  # set per worker by the launcher, or by Ray
         self.node = os.environ.get(NODE_ENV)  # the Ray node, on a cluster
         scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
         self.objective = Objective(task, family, pins, versions(backend), scoring, objectives)
@@ -374,7 +375,13 @@ def check_worker(url: str | Location, study_name: str, pins: dict[str, Any], exp
     study = open_study(url, study_name, heartbeat=False)
     family = family_of(study)
     check_pins(family, pins)
-    data = task_of(family).check_data(family, pins)
+    task = task_of(family)
+    if task.trains:
+        backend = keras_backend()
+        module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend)
+        if importlib.util.find_spec(module) is None:
+            raise UserError(f"Keras' backend {backend} is not installed on {socket.gethostname()}")
+    data = task.check_data(family, pins)
     if expect_data and data and data.split()[0] != expect_data.split()[0]:
         raise UserError(f"the data on {socket.gethostname()} is not the launch's: {data}, the launch saw {expect_data}")
     return f"worker check passed on {socket.gethostname()}: study {study_name} ({family.name}), data {data or 'none'}"
