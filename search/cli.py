@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="C", help="CPUs Ray reserves for each worker, its thread count rounded up (default 1)")
     g.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs Ray gives each worker; fractions share one (default 0)")
+    g.add_argument(
+        "--proxy-port", type=int, default=None, metavar="PORT",
+        help="serve the --storage database to the workers through a gRPC proxy that launch starts here, on every interface (no authentication)",
+    )
     g.add_argument("--runtime-env", default=None, metavar="JSON", help="Ray runtime environment, e.g. '{\"working_dir\": \".\"}' to ship the code to the nodes")
     _storage_arg(p)
     _pins_arg(p)
@@ -233,6 +237,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
     # Everything is checked before the study is created: a rejected launch writes nothing.
     start = warm_start_params(args.warm_start, url, family) if args.warm_start else []
     objectives = parse_objectives(args.objectives) if args.objectives else None
+    if args.proxy_port is not None and not args.cluster:
+        raise UserError("--proxy-port goes with --cluster (on one machine, start `serve-storage` yourself, see docs/scaling.md)")
     cluster = _cluster(args, url) if args.cluster and args.workers else None
     try:
         study = create_study(url, name, family, args.pruner or family.pruner, args.sampler, args.sampler_seed, data, objectives)
@@ -262,11 +268,16 @@ def _cluster(args: argparse.Namespace, url: Location) -> Any:
 
     if args.cpus_per_worker <= 0 or args.gpus_per_worker < 0:
         raise UserError("--cpus-per-worker must be above 0 and --gpus-per-worker 0 or more")
-    if url.file is not None:
+    if args.proxy_port is not None:
+        if not url.is_database:
+            raise UserError(f"--proxy-port serves a database (sqlite, postgresql, mysql) to the workers, not {url}")
+        if not 0 < args.proxy_port < 65536:
+            raise UserError(f"--proxy-port {args.proxy_port}: expected a port number from 1 to 65535")
+    elif url.file is not None:
         log.warning("%s is a file: every node must see it at the same path (one machine); use a database server for nodes on other machines", url)
     elif any(f"://{h}" in url.url or f"@{h}" in url.url for h in ("127.0.0.1", "localhost")):
         log.warning("%s names this machine: workers on other machines will not reach it; give an address the nodes reach", url)
-    return Cluster(args.cluster, args.cpus_per_worker, args.gpus_per_worker, parse_runtime_env(args.runtime_env))
+    return Cluster(args.cluster, args.cpus_per_worker, args.gpus_per_worker, parse_runtime_env(args.runtime_env), args.proxy_port)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

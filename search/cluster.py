@@ -363,7 +363,9 @@ def _first_line(exc: BaseException) -> str:
 class Cluster:
     """The workers of one launch on a Ray cluster: checked, started, watched and replaced."""
 
-    def __init__(self, address: str, cpus: float, gpus: float, runtime_env: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, address: str, cpus: float, gpus: float, runtime_env: dict[str, Any] | None = None, proxy_port: int | None = None,
+    ) -> None:
         if cpus <= 0 or gpus < 0:
             raise UserError("--cpus-per-worker must be above 0 and --gpus-per-worker 0 or more")
         self.address = resolve_address(address)
@@ -377,6 +379,8 @@ class Cluster:
         )
         self.package = __package__  # search in a checkout, clockwork.search when installed
         self.folder = str(Path.cwd())
+        self.proxy_port = proxy_port
+        self.proxy: subprocess.Popen | None = None
         self.replaced = 0
         self.checked: set[str] = set()  # nodes that passed the worker check in this launch
 
@@ -453,6 +457,37 @@ class Cluster:
         worker._start_args = (*self._args(argv, env), _log_name(lost.log_path.parent, lost.index, self.replaced))
         return worker
 
+    def start_proxy(self, url: str, log_dir: Path) -> str:
+        """Serve ``url`` through Optuna's gRPC proxy on this machine (``--proxy-port``); return the
+        ``grpc://HEAD:PORT`` URL the workers use, HEAD being this machine's address on the cluster."""
+        import optuna
+
+        with open(log_dir / "proxy.log", "w") as out:
+            self.proxy = subprocess.Popen(
+                [sys.executable, "-m", self.package, "serve-storage", "--storage", url, "--host", "0.0.0.0", "--port", str(self.proxy_port)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        ip = self.ray.util.get_node_ip_address()
+        client = optuna.storages.GrpcStorageProxy(host="127.0.0.1", port=self.proxy_port)
+        try:
+            client.wait_server_ready(timeout=60)
+        except TimeoutError:
+            self.stop_proxy()
+            tail = (log_dir / "proxy.log").read_text(errors="replace").strip().splitlines()[-1:]
+            raise UserError(f"the gRPC proxy on port {self.proxy_port} did not start: {' '.join(tail) or 'no output'}") from None
+        finally:
+            client.close()
+        return f"grpc://{ip}:{self.proxy_port}"
+
+    def stop_proxy(self) -> None:
+        if self.proxy is not None and self.proxy.poll() is None:
+            self.proxy.terminate()
+            try:
+                self.proxy.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proxy.kill()
+                self.proxy.wait()
+
     def forwarded_env(self) -> dict[str, str]:
         """What the launch's own environment says about how to train, for the workers on every node
         (as local workers inherit it): the Keras backend, Clockwork's settings, TensorFlow's and XLA's."""
@@ -478,6 +513,7 @@ class Cluster:
                 log.debug("worker %d: %s", w.index, exc)
 
     def disconnect(self) -> None:
+        self.stop_proxy()
         if self.ray.is_initialized():
             self.ray.shutdown()
 

@@ -119,9 +119,14 @@ def run_launch(
     if cluster is not None:
         env = {**cluster.forwarded_env(), **env}
         threads = cluster.threads
+        if cluster.proxy_port is not None:  # the workers reach the database through a proxy started here
+            worker_url = cluster.start_proxy(where.url, log_dir)
+            print(f"gRPC storage proxy for the workers at {worker_url} (log: {log_dir / 'proxy.log'})", flush=True)
+        else:
+            worker_url = where.url
         # Each actor runs its node's Python on the same module: the command less `python -m PACKAGE`.
-        argv = [worker_command(where.url, study_name, trials, threads, pin_args, i)[3:] for i in range(workers)]
-        started = cluster.start(argv, check_command(where.url, study_name, pin_args, data)[3:], log_dir, env)
+        argv = [worker_command(worker_url, study_name, trials, threads, pin_args, i)[3:] for i in range(workers)]
+        started = cluster.start(argv, check_command(worker_url, study_name, pin_args, data)[3:], log_dir, env)
         procs = [(w, w.log_path) for w in started]
         nodes = sorted({f"{w.info.get('node', '?')[:8]} at {w.info.get('ip', '?')}" for w in started})
         print(
@@ -159,7 +164,7 @@ def run_launch(
     try:
         while True:
             if cluster is not None:  # first: a lost worker is replaced even when it was the last one running
-                procs = _tend_cluster(cluster, procs, study, bar, where.url, study_name, trials, pin_args, data, env)
+                procs = _tend_cluster(cluster, procs, study, bar, worker_url, study_name, trials, pin_args, data, env)
             if not any(p.poll() is None for p, _ in procs):
                 break
             if not where.heartbeats:

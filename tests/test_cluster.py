@@ -75,6 +75,20 @@ def test_smoke_on_two_nodes_ends_with_exactly_the_budget(cluster: RayTestCluster
     assert f"worker logs: {logs}" in status.stdout
 
 
+def test_launch_serves_the_database_to_the_workers_through_a_proxy(cluster: RayTestCluster, postgres: str, tmp_path: Path) -> None:
+    name = f"ray-proxy-{os.getpid()}"
+    out = cli("launch", "smoke", "--study-name", name, "--cluster", cluster.address, "--workers", "3", "--trials", "24",
+              "--proxy-port", str(free_port()), "--storage", postgres, *pins("sleep=0.1"), cwd=tmp_path, env=HERE, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "gRPC storage proxy for the workers at grpc://" in out.stdout
+    study = _study(postgres, name)
+    counts = Counter(t.state for t in study.trials)
+    assert counts[TrialState.COMPLETE] == 24 and counts[TrialState.RUNNING] == 0
+    # The only failures allowed behind the proxy: budget races, never counted (docs/scaling.md).
+    assert all(t.user_attrs.get("budget_surplus") for t in study.trials if t.state == TrialState.FAIL)
+    assert "worker" in {k for t in study.trials for k in t.user_attrs}
+
+
 def test_timeout_stops_the_cluster_workers_as_it_stops_local_ones(cluster: RayTestCluster, postgres: str, tmp_path: Path) -> None:
     name = f"ray-timeout-{os.getpid()}"
     out = cli("launch", "smoke", "--study-name", name, "--cluster", cluster.address, "--workers", "2", "--trials", "1000",
