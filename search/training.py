@@ -207,6 +207,31 @@ def set_random_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+def clear_session() -> None:
+    """``keras.backend.clear_session``, plus what it leaves behind under TensorFlow.
+
+    TensorFlow's ``@custom_gradient`` registers a gradient function, named
+    ``CustomGradient-<uid>``, in a process-wide registry each time a ``tf.function`` traces it,
+    and never removes it; the function's closure holds the traced graph. Keras' optimizers reach
+    it on every train step (the gradients' all-reduce under the default distribution strategy),
+    so each model a process fits kept its whole train-step graph alive: about 10 MiB per trial
+    for a small MLP, without bound in a worker that runs for days (tensorflow/tensorflow#97697,
+    BENCHMARKS.md "A worker's memory over many trials"). Trials run one at a time, so when the
+    next one starts every entry belongs to a model that is gone: they are dropped before
+    Keras' own clean-up collects the garbage.
+    """
+    if keras.backend.backend() == "tensorflow" and "tensorflow" in sys.modules:
+        try:
+            from tensorflow.python.framework import ops
+
+            registry = ops._gradient_registry._registry
+        except (ImportError, AttributeError):  # a TensorFlow that keeps its registry elsewhere
+            registry = {}
+        for name in [n for n in registry if n.startswith("CustomGradient-")]:
+            del registry[name]
+    keras.backend.clear_session()
+
+
 class Trainer:
     """Build the model of ``config`` and fit it on ``splits``; a task's trainer says how.
 
@@ -218,7 +243,7 @@ class Trainer:
     def __init__(self, config: dict[str, Any], splits: Splits) -> None:
         self.config = config
         self.splits = splits
-        keras.backend.clear_session()  # free the previous trial's graph and layer names
+        clear_session()  # free the previous trial's graph and layer names
         set_random_seed(int(config.get("seed", 0)))
         self.model = self._build()
         self.record = EpochRecord()
