@@ -153,7 +153,7 @@ def requeue(study: optuna.Study, number: int, max_retry: int | None = None) -> b
     trial = study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
     if trial.state != TrialState.FAIL or not trial.params:
         return False
-    if any(t.system_attrs.get("retry_history", [None])[-1] == number for t in study.get_trials(deepcopy=False)):
+    if any((t.system_attrs.get("retry_history") or [None])[-1] == number for t in study.get_trials(deepcopy=False)):
         return False  # already queued again (by the worker itself, a heartbeat, or the launcher)
     system = {"failed_trial": trial.number, "retry_history": [], **trial.system_attrs}
     system["retry_history"] = [*system["retry_history"], trial.number]

@@ -445,6 +445,7 @@ best sampled trial #1: validation error 1.0000, not tested
 config: {SMOKE_CONFIG.format(seed=0, x=3)}
 created by Clockwork <version>; data none (the task reads no data)
 disk: artifacts 0 B (0 files in <tmp>/artifacts)
+worker logs: <tmp>/runs/logs/smoke (the last launch's, on the machine that launched it)
 """,
     )
 
@@ -468,6 +469,7 @@ open the dashboard: python -m search dashboard --storage 'sqlite:///<tmp>/db.sql
     # status adds what made the study and the disk it takes (issue 13)
     _check(smoke_runs["status_resumed"], smoke_runs["tmp"], summary + """created by Clockwork <version>; data none (the task reads no data)
 disk: artifacts 0 B (0 files in <tmp>/artifacts)
+worker logs: <tmp>/runs/logs/smoke (the last launch's, on the machine that launched it)
 """)
 
 

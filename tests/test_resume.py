@@ -25,7 +25,8 @@ def clock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from datasets.synth import synthesize
 
     out = tmp_path_factory.mktemp("clock")
-    synthesize(out, 600, seed=3, style="clean")
+    # Enough photos that an epoch takes a second or more: the stop must land while the trial runs.
+    synthesize(out, 1800, seed=3, style="clean")  # (it learns now: the studies below prune nothing)
     return out
 
 
@@ -58,7 +59,7 @@ def _check_resumed(url: str, stopped_at: int, checkpoints: Path) -> None:
     """The relaunch's budget of 2: the enqueued seed (queued before the copy) and trial 0's copy."""
     study = optuna.load_study(study_name="clock", storage=url)
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    assert len(done) == 2 and not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert len(done) == 2 and not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)], [(t.number, t.state.name, t.system_attrs.get("failed_trial"), t.user_attrs.get("fail_reason")) for t in study.trials]
     (resumed,) = [t for t in done if t.system_attrs.get("failed_trial") == 0]
     assert resumed.user_attrs["resumed_from_epoch"] >= max(2, stopped_at - 1)
     assert sorted(resumed.intermediate_values) == list(range(EPOCHS))  # epochs 1-6, once each
@@ -71,7 +72,7 @@ def test_a_killed_workers_trial_continues_from_its_last_epoch(clock_dir: Path, t
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     env = {"CLOCKWORK_HEARTBEAT_SECONDS": "1"}
     sets = pins(*TINY_CLOCK, f"data_dir={clock_dir}")
-    assert cli("launch", "clock", "--workers", "0", "--trials", "1", "--storage", url, *sets).returncode == 0
+    assert cli("launch", "clock", "--workers", "0", "--trials", "1", "--pruner", "none", "--storage", url, *sets).returncode == 0
     worker = _start(["worker", "clock", "--trials", "1", "--storage", url, *sets], env)
     stopped_at = _stop_after_two_epochs(worker, url, signal.SIGKILL)
     # the heartbeat finds the dead worker's trial (3 silent seconds), fails it and queues it again
@@ -84,7 +85,7 @@ def test_a_stopped_launch_queues_its_trial_and_the_next_launch_continues_it(cloc
     """SIGTERM to launch: the path --timeout takes when its time is up (the workers get SIGTERM)."""
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     sets = pins(*TINY_CLOCK, f"data_dir={clock_dir}")
-    launch = _start(["launch", "clock", "--workers", "1", "--trials", "1", "--timeout", "3600", "--storage", url, *sets], {})
+    launch = _start(["launch", "clock", "--workers", "1", "--trials", "1", "--timeout", "3600", "--pruner", "none", "--storage", url, *sets], {})
     stopped_at = _stop_after_two_epochs(launch, url, signal.SIGTERM)
     study = optuna.load_study(study_name="clock", storage=url)
     assert [t.state for t in study.trials if t.number == 0] == [TrialState.FAIL]
