@@ -108,7 +108,7 @@ def test_a_node_lost_mid_trial_costs_that_trial_only(cluster: RayTestCluster, po
     """fashion-mlp on three nodes; the third is killed while it trains a trial."""
     doomed, doomed_id = cluster.add_node(cpus=1)
     name = f"ray-lost-{os.getpid()}"
-    budget = 8
+    budget = 6
     launch = subprocess.Popen(
         [sys.executable, "-m", "search", "launch", "fashion-mlp", "--study-name", name, "--cluster", cluster.address,
          "--workers", "3", "--trials", str(budget), "--storage", postgres, *pins(*TINY, "epochs=3")],

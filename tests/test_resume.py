@@ -26,7 +26,7 @@ def clock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("clock")
     # Enough photos that an epoch takes a second or more: the stop must land while the trial runs.
-    synthesize(out, 1800, seed=3, style="clean")  # (it learns now: the studies below prune nothing)
+    synthesize(out, 1200, seed=3, style="clean")  # (it learns now: the studies below prune nothing)
     return out
 
 
