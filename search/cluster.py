@@ -49,7 +49,7 @@ CONNECT_SECONDS = 5.0  # a head that does not answer a TCP connect in this time 
 PLACE_SECONDS = float(os.environ.get("CLOCKWORK_PLACE_SECONDS", "120"))  # first placement of every worker
 CHECK_SECONDS = 600.0  # a node's check loads the data once: minutes at most (once a node and launch)
 LOG_CHUNK = 1 << 20
-WORKER_STOPPED = 130  # as search.launcher.WORKER_STOPPED
+WORKER_STOPPED = 130  # a worker's exit code after SIGINT or SIGTERM (`python -m search worker`)
 LOST = -9  # the return code of a worker whose actor (or node) died
 PARENT_ENV = "CLOCKWORK_PARENT_PID"  # a worker started by an actor ends when that actor does
 NODE_ENV = "CLOCKWORK_NODE"  # the Ray node id a worker runs on, recorded on each trial (attrs.NODE)
@@ -344,11 +344,9 @@ class ClusterWorker:
     def kill(self) -> None:
         if self.poll() is not None:
             return
-        try:
-            code = self.ray.get(self.actor.kill.remote(), timeout=30)
-        except self.ray.exceptions.RayError as exc:
-            self.lost, code = _first_line(exc), LOST
-        self.returncode = -9 if code is None else code
+        _, code = self._call_wait(self.actor.kill.remote())
+        if self.returncode is None:
+            self.returncode = -9 if code is None else code
 
     def release(self) -> None:
         self.copy_log(final=True)

@@ -29,7 +29,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from search.cluster import Cluster
+from search.cluster import WORKER_STOPPED, Cluster
 from search.study import best_trial, error_of, finished_count, objectives_of, open_study, pareto_front, state_counts
 from search.tasks import Task, task_of_study
 from storage import Location, attrs
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
 STOP_GRACE_SECONDS = 60
-WORKER_STOPPED = 130  # a worker's exit code after SIGINT or SIGTERM (`python -m search worker`)
 WORKER_REPEATED_FAILURE = 3  # a worker's exit code when the study's last trials failed alike (search.worker.RepeatedFailure)
 PROC_GPUS = Path("/proc/driver/nvidia/gpus")
 MAX_REPLACEMENTS = 3  # times the worker count: lost workers replaced on a cluster before a launch stops replacing
