@@ -74,6 +74,11 @@ class ClockHead(abc.ABC):
     def decode(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
         """Network outputs -> minutes past 12:00 in [0, 720)."""
 
+    def average(self, readings: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Several readings of the same photos -> one: the mean of each output (probabilities and
+        sin/cos pairs average as they are)."""
+        return {name: np.mean([np.asarray(r[name], dtype=np.float64) for r in readings], axis=0) for name in readings[0]}
+
 
 def _dense(features: Any, units: int, name: str, activation: str | None, config: dict[str, Any]) -> Any:
     return keras.layers.Dense(units, activation=activation, kernel_initializer=config["initializer"], name=name)(features)
@@ -103,6 +108,12 @@ class RegressionHead(ClockHead):
 
     def decode(self, outputs):
         return (np.asarray(outputs["hours"], dtype=np.float64)[:, 0] * 60.0) % MINUTES
+
+    def average(self, readings):
+        """The circular mean on the 12-hour dial: 11.9 and 0.1 average to 12, not 6."""
+        angles = np.stack([np.asarray(r["hours"], dtype=np.float64) for r in readings]) * (2 * np.pi / 12)
+        mean = np.arctan2(np.sin(angles).mean(axis=0), np.cos(angles).mean(axis=0))
+        return {"hours": (mean * 12 / (2 * np.pi)) % 12}
 
 
 class ClassificationHead(ClockHead):
@@ -205,6 +216,23 @@ class PeriodicHead(ClockHead):
         if self.pairs == 1:
             return (hours * 60) % MINUTES
         return reconcile(hours, _pair_fraction(outputs["minute_angle"]) * 60)
+
+
+def read_clocks(model: Any, head: ClockHead, images: np.ndarray, turns: int = 1) -> np.ndarray:
+    """Minutes past 12:00 read from N x S x S photos by a clock model.
+
+    With ``turns`` 2 or 4 each photo is read again turned by a half (or each quarter) turn, which
+    shows the same time, and the readings are averaged before decoding: the hour hand's angle,
+    the usual miss, is then judged from several views. Costs ``turns`` forward passes.
+    """
+    if turns not in (1, 2, 4):
+        raise ValueError(f"read_turns must be 1, 2 or 4, not {turns!r}")
+    readings = []
+    for k in range(0, 4, 4 // turns):
+        view = np.ascontiguousarray(np.rot90(images, k, axes=(1, 2))) if k else images
+        out = model.predict(view, batch_size=256, verbose=0)
+        readings.append(out if isinstance(out, dict) else {model.output_names[0]: out})
+    return head.decode(readings[0] if turns == 1 else head.average(readings))
 
 
 def head_from_config(config: dict[str, Any]) -> ClockHead:

@@ -179,15 +179,30 @@ def schedule_callbacks(config: dict[str, Any], replay: Sequence[float] | None = 
         return [keras.callbacks.LearningRateScheduler(lambda e, lr: rates[min(e, len(rates) - 1)])], []
     base, epochs = float(config["learning_rate"]), int(config["epochs"])
     kind = config.get("lr_schedule", "constant")
+    warmup = int(config.get("warmup_epochs", 0))
     if kind == "cosine":
-        warmup = int(config.get("warmup_epochs", 0))
         return [keras.callbacks.LearningRateScheduler(lambda e, lr: cosine_rate(base, e, epochs, warmup))], []
+    # constant and plateau: the same linear warm-up, then the base rate (which a plateau lowers)
+    start = [WarmUp(base, warmup)] if warmup else []
     if kind == "plateau":
         plateau = keras.callbacks.ReduceLROnPlateau(
             monitor="val_error", mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE, min_lr=base / 64
         )
-        return [], [plateau]
-    return [], []
+        return start, [plateau]
+    return start, []
+
+
+class WarmUp(keras.callbacks.Callback):
+    """The first ``epochs`` epochs at ``base * (e + 1) / (epochs + 1)``, then ``base`` once; after
+    that the rate is left alone, so a plateau schedule can lower it."""
+
+    def __init__(self, base: float, epochs: int) -> None:
+        super().__init__()
+        self.base, self.epochs = base, epochs
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch <= self.epochs:
+            self.model.optimizer.learning_rate = self.base * min(1.0, (epoch + 1) / (self.epochs + 1))
 
 
 def set_random_seed(seed: int) -> None:

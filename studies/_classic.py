@@ -19,9 +19,14 @@ def _training(
     learning_rates: tuple[float, float] = (1e-4, 1e-1),
     regularizers: tuple[str, ...] = REGULARIZERS,
     batch_sizes: tuple[int, ...] = (32, 64, 128, 256),
+    *,
+    warmup: tuple[int, int] = (0, 2),
+    warm_every_schedule: bool = False,
+    dropout: tuple[float, float] = (0.0, 0.5),
+    batch_norm: tuple[bool, ...] = (False, True),
 ) -> dict[str, Any]:
     """Optimizer, regularizer and batch size: the part every space shares (the clock's on its own
-    priors, studies/clock.py)."""
+    priors, studies/clock.py). A range or choice of one value is fixed, not searched."""
     config: dict[str, Any] = {
         "initializer": trial.suggest_categorical("initializer", INITIALIZERS),
         "activation": trial.suggest_categorical("activation", ACTIVATIONS),
@@ -29,8 +34,8 @@ def _training(
         "learning_rate": trial.suggest_float("learning_rate", *learning_rates, log=True),
         "lr_schedule": trial.suggest_categorical("lr_schedule", LR_SCHEDULES),
     }
-    if config["lr_schedule"] == "cosine":
-        config["warmup_epochs"] = trial.suggest_int("warmup_epochs", 0, 2)
+    if config["lr_schedule"] == "cosine" or warm_every_schedule:
+        config["warmup_epochs"] = trial.suggest_int("warmup_epochs", *warmup)
     optimizer = config["optimizer"]
     if optimizer == "momentum":
         config["momentum"] = trial.suggest_float("momentum", 0.5, 0.99)
@@ -44,8 +49,8 @@ def _training(
     config["regularizer"] = trial.suggest_categorical("regularizer", regularizers)
     if config["regularizer"] != "none":
         config["reg_strength"] = trial.suggest_float("reg_strength", 1e-6, 1e-2, log=True)
-    config["dropout"] = trial.suggest_float("dropout", 0.0, 0.5)
-    config["batch_norm"] = trial.suggest_categorical("batch_norm", (False, True))
+    config["dropout"] = trial.suggest_float("dropout", *dropout)
+    config["batch_norm"] = trial.suggest_categorical("batch_norm", batch_norm) if len(batch_norm) > 1 else batch_norm[0]
     config["batch_size"] = trial.suggest_categorical("batch_size", batch_sizes)
     return config
 

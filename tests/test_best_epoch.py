@@ -61,6 +61,16 @@ def test_the_trainer_records_every_epochs_rate_and_restores_the_best_epoch(sched
     assert record.best_epoch == int(np.argmin(record.val_errors)) + 1
 
 
+@pytest.mark.parametrize("schedule", ["constant", "plateau"])
+def test_a_warm_up_ramps_the_rate_before_any_schedule(schedule: str) -> None:
+    trainer = ClassifierTrainer({**MLP, "epochs": 4, "lr_schedule": schedule, "warmup_epochs": 2}, _noisy_splits())
+    trainer.fit()
+    rates = trainer.record.learning_rates
+    assert rates[:3] == [pytest.approx(0.05 / 3), pytest.approx(0.1 / 3), pytest.approx(0.05)]
+    if schedule == "constant":
+        assert rates[3] == pytest.approx(0.05)
+
+
 def test_a_replayed_schedule_sets_the_recorded_rates() -> None:
     trainer = ClassifierTrainer({**MLP, "epochs": 3, "lr_schedule": "plateau"}, _noisy_splits())
     trainer.fit(with_validation=False, replay=[0.04, 0.02, 0.01])

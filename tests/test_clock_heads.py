@@ -100,3 +100,36 @@ def test_keras_metric_matches_the_numpy_error() -> None:
     wrapped = MeanCommonSenseError()
     wrapped.update_state(np.array([[5.0]], "float32"), np.array([[715.0]], "float32"))  # 0:05 vs 11:55
     assert float(wrapped.result()) == pytest.approx(10.0)
+
+
+def test_the_regression_head_averages_readings_on_the_dial() -> None:
+    from models.clock_heads import RegressionHead
+
+    readings = [{"hours": np.array([[11.9], [3.0]])}, {"hours": np.array([[0.1], [5.0]])}]
+    averaged = RegressionHead().average(readings)["hours"]
+    assert common_sense_error(averaged[0] * 60, 0) < 1e-6  # 11:54 and 0:06 average to 12:00, not 6:00
+    assert averaged[1] == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("head,turns", [("periodic", 4), ("multi", 4), ("regression", 2), ("classification", 4)])
+def test_a_photo_turned_by_a_quarter_reads_the_same_time_when_read_four_ways(head: str, turns: int) -> None:
+    # Turning a photo does not change the time it shows; reading every photo at each quarter turn
+    # (or half turn) and averaging makes the reading itself ignore the turn, whatever the weights.
+    from models.clock import build_clock_model
+    from models.clock_heads import head_from_config, read_clocks
+    from studies.clock import CLOCK_REFERENCE
+
+    config = {**CLOCK_REFERENCE, "head": head, "pairs": 2, "classes": 72, "input_size": 24, "conv_blocks": 2,
+              "filters": 4, "dense_units": 8}
+    keras.utils.set_random_seed(0)
+    clock_head = head_from_config(config)
+    model = build_clock_model(config, clock_head)
+    photos = np.random.default_rng(0).integers(0, 256, (6, 24, 24), dtype=np.uint8)
+    turned = np.rot90(photos, 4 // turns, axes=(1, 2))
+    if head != "classification":  # an untrained classifier may give every photo the same class
+        once = read_clocks(model, clock_head, photos)
+        assert not np.allclose(common_sense_error(once, read_clocks(model, clock_head, turned)), 0, atol=1e-3)
+    four_ways = read_clocks(model, clock_head, photos, turns)
+    np.testing.assert_allclose(common_sense_error(four_ways, read_clocks(model, clock_head, turned, turns)), 0, atol=1e-3)
+    with pytest.raises(ValueError, match="1, 2 or 4"):
+        read_clocks(model, clock_head, photos, 3)

@@ -600,14 +600,14 @@ def test_clock_launch_is_golden(clock_set: tuple[Path, subprocess.CompletedProce
         f"""
 launched 1 workers ({THREADS} CPU thread(s) each); logs in runs/logs/clock
 study clock: 1 complete, 1 waiting
-best trial #0: validation error ~170.78 min, test error ~174.85 min mean, ~168.82 median, ~6% within 10 min, 1 epochs, \
-522670 parameters
-config: {{"activation": "relu", "align": "none", "augment": "none", "batch_norm": true, "batch_size": 64, "beta_1": 0.9, \
+best trial #0: validation error ~174.87 min, test error ~176.43 min mean, ~169.59 median, ~4% within 10 min, 1 epochs, \
+165726 parameters
+config: {{"activation": "relu", "align": "none", "augment": "none", "batch_norm": true, "batch_size": 16, "beta_1": 0.9, \
 "conv_blocks": 4, "data_dir": "<clock>", "dataset": "clock", "dense_units": 128, "dropout": 0.2, "epochs": 1, \
-"family": "clock", "filters": 32, "first_stride": 1, "global_pool": false, "head": "multi", \
+"family": "clock", "filters": 16, "first_stride": 1, "global_pool": false, "head": "multi", \
 "initializer": "he_normal", "input_size": 32, "kernel_size": 3, "learning_rate": 0.001, "lr_schedule": "constant", \
-"minute_head": "sincos", "model": "clock", "optimizer": "adam", "pooling": "max", "regularizer": "none", "seed": 0, \
-"train_limit": null, "trial_timeout": null, "val_size": 100}}
+"minute_head": "sincos", "model": "clock", "optimizer": "adam", "pooling": "max", "read_turns": 4, "regularizer": "none", \
+"seed": 0, "train_limit": null, "trial_timeout": null, "val_size": 100, "warmup_epochs": 1}}
 test photos of trial #0, predicted / true time: <tmp>/artifacts/<uuid> (predictions.png)
 open the dashboard: python -m search dashboard --storage 'sqlite:///<tmp>/db.sqlite'
 """,
