@@ -28,7 +28,7 @@ demo: venv clock-data
 	$(PY) -m search launch clock --study-name clock-demo --workers 2 --trials 4 --timeout 540 --trial-timeout 220 $(DEMO_PINS)
 
 test: venv data
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 # The synthetic tell-the-time set, photo style (about 20 s on 2 cores); the clock study reads data/clock.
 clock-data: venv

@@ -1,6 +1,8 @@
 """One clock config trained on ONE CPU thread through the service's own trainer: what a demo trial costs.
 
-Starts from the clock family's seed (two sin/cos pairs, Adam 3e-3, cosine), applies ``--set`` pins,
+Starts from the clock family's seed (two sin/cos pairs, Adam 3e-3, cosine; since issue 12's sweep
+also a warm-up epoch, 24 filters, no dropout, light augmentation, photos read four ways: rows
+measured before then pin ``warmup_epochs=0 dropout=0.2 augment=none read_turns=1``), applies ``--set`` pins,
 trains with the family's validation split and reports every epoch's validation error, seconds per
 epoch, and the test numbers at the best epoch (whose weights the trainer restores). Appends one
 JSON line to ``--out``. Pin it to a core for a clean single-thread cost::

@@ -44,6 +44,13 @@ def reconcile(hours: np.ndarray, minutes: np.ndarray) -> np.ndarray:
     return (whole * 60 + minutes) % MINUTES
 
 
+def _circular_mean(values: list[np.ndarray], period: float) -> np.ndarray:
+    """The mean of readings on a circle of ``period`` (hours on 12, a fraction of an hour on 1)."""
+    angles = np.stack([np.asarray(v, dtype=np.float64) for v in values]) * (2 * np.pi / period)
+    mean = np.arctan2(np.sin(angles).mean(axis=0), np.cos(angles).mean(axis=0))
+    return (mean * period / (2 * np.pi)) % period
+
+
 @keras.saving.register_keras_serializable(package="clockwork")
 def circular_hours_loss(y_true: Any, y_pred: Any) -> Any:
     """1 - cos of the angle between true and predicted hours: 11.9 vs 0.1 is a small error."""
@@ -111,9 +118,7 @@ class RegressionHead(ClockHead):
 
     def average(self, readings):
         """The circular mean on the 12-hour dial: 11.9 and 0.1 average to 12, not 6."""
-        angles = np.stack([np.asarray(r["hours"], dtype=np.float64) for r in readings]) * (2 * np.pi / 12)
-        mean = np.arctan2(np.sin(angles).mean(axis=0), np.cos(angles).mean(axis=0))
-        return {"hours": (mean * 12 / (2 * np.pi)) % 12}
+        return {"hours": _circular_mean([r["hours"] for r in readings], 12.0)}
 
 
 class ClassificationHead(ClockHead):
@@ -170,6 +175,14 @@ class MultiHead(ClockHead):
         else:
             target = _angle_pair(minute / 60.0)
         return {"hour": hour.astype(np.int64), "minute": target}
+
+    def average(self, readings):
+        """Hour probabilities average as they are; a regression minute on its circle (0.98 and 0.02
+        of an hour average to 0, not 0.5)."""
+        out = super().average(readings)
+        if self.minute_head == "regression":
+            out["minute"] = _circular_mean([r["minute"] for r in readings], 1.0)
+        return out
 
     def decode(self, outputs):
         if self.minute_head == "regression":
@@ -231,7 +244,9 @@ def read_clocks(model: Any, head: ClockHead, images: np.ndarray, turns: int = 1)
     for k in range(0, 4, 4 // turns):
         view = np.ascontiguousarray(np.rot90(images, k, axes=(1, 2))) if k else images
         out = model.predict(view, batch_size=256, verbose=0)
-        readings.append(out if isinstance(out, dict) else {model.output_names[0]: out})
+        if not isinstance(out, dict):  # a list (several outputs) or one array, in output order
+            out = dict(zip(model.output_names, out if isinstance(out, (list, tuple)) else [out]))
+        readings.append(out)
     return head.decode(readings[0] if turns == 1 else head.average(readings))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from search.artifacts import default_artifact_dir
@@ -24,6 +25,30 @@ log = logging.getLogger(__name__)
 
 PRUNERS = ("median", "hyperband", "none")
 SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp")
+
+
+def _refuse_changed_choices(study: optuna.Study, family: StudyFamily) -> None:
+    """A study whose trials chose from other categorical choices than the family's space now
+    offers cannot be resumed: Optuna refuses every new trial of it. Say so once, here."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line
+    try:
+        probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    now: dict[str, tuple[Any, ...]] = {}
+    for _ in range(64):  # enough draws to reach every conditional branch of the built-in spaces
+        trial = probe.ask()
+        family.space(trial)
+        now.update({k: tuple(d.choices) for k, d in trial.distributions.items() if isinstance(d, CategoricalDistribution)})
+    for trial in study.get_trials(deepcopy=False):
+        for key, dist in trial.distributions.items():
+            if isinstance(dist, CategoricalDistribution) and key in now and tuple(dist.choices) != now[key]:
+                then, choices = ", ".join(map(str, dist.choices)), ", ".join(map(str, now[key]))
+                raise UserError(
+                    f"study {study.study_name!r} was created with another {family.name} search space ({key}: {then} "
+                    f"then, {choices} now): launch with a new --study-name, or resume it with the Clockwork that created it"
+                )
 
 
 def make_pruner(name: str, epochs: int, min_epochs: int = 1) -> optuna.pruners.BasePruner:
@@ -117,6 +142,8 @@ def create_study(
                 f"{family.sha256[:12]}... now): restore that version, or launch with a new --study-name"
             )
         study = optuna.load_study(study_name=name, storage=storage)
+        if not family.sha256:  # a family file's changes are caught by its sha256 above
+            _refuse_changed_choices(study, family)
         # None: not asked for. A study made before samplers were chosen used an unseeded TPE.
         stored = {attrs.PRUNER: None, attrs.SAMPLER: "tpe", attrs.SAMPLER_SEED: None}
         stored.update({k: study.user_attrs[k] for k in stored if k in study.user_attrs})
@@ -152,6 +179,8 @@ def create_study(
     study.set_user_attr(attrs.PROJECT_VERSION, project_version())
     study.set_user_attr(attrs.DATA_FINGERPRINT, data)
     study.set_user_attr(attrs.SCORING, attrs.BEST_EPOCH_SCORING)
+    if "read_turns" in family.budget_defaults():
+        study.set_user_attr(attrs.READ_TURNS, family.budget_defaults()["read_turns"])
     study.set_user_attr(attrs.ARTIFACT_DIR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks
     study.enqueue_trial(family.reference_params, user_attrs={attrs.REFERENCE: True})
     for params in family.seeds:

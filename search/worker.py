@@ -255,6 +255,9 @@ class Worker:
         self.worker_id = _worker_id()
         self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES") or None  # set per worker by the launcher, or by Ray
         self.node = os.environ.get(NODE_ENV)  # the Ray node, on a cluster
+        if "read_turns" in family.budget_defaults() and "read_turns" not in pins:
+            # a clock study reads photos as it did when it was created (once, before read_turns)
+            pins = {**pins, "read_turns": study.user_attrs.get(attrs.READ_TURNS, 1)}
         scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
         self.objective = Objective(task, family, pins, versions(backend), scoring, objectives)
         if task.trains:

@@ -26,7 +26,8 @@ def _training(
     batch_norm: tuple[bool, ...] = (False, True),
 ) -> dict[str, Any]:
     """Optimizer, regularizer and batch size: the part every space shares (the clock's on its own
-    priors, studies/clock.py). A range or choice of one value is fixed, not searched."""
+    priors, studies/clock.py). ``batch_norm`` of one value is fixed, not searched; a warm-up is
+    searched with every schedule when ``warm_every_schedule``, else with cosine only."""
     config: dict[str, Any] = {
         "initializer": trial.suggest_categorical("initializer", INITIALIZERS),
         "activation": trial.suggest_categorical("activation", ACTIVATIONS),

@@ -118,7 +118,7 @@ CLOCK_REFERENCE_PARAMS: dict[str, Any] = {k: v for k, v in CLOCK_REFERENCE.items
 # A second starting point: two sin/cos pairs (hour and minute hand) at Adam 3e-3 with a cosine
 # decay after one warm-up epoch, 24 filters, no dropout, light augmentation, 40 px, batches of 16.
 # Each choice is the best measured: the head and rate on the GPU loans of issue 4, the rest in the
-# 52 runs of the demo recipe on issue 12's loan (BENCHMARKS.md, "Which clock runs leave chance").
+# 53 runs of the demo recipe on issue 12's loan (BENCHMARKS.md, "Which clock runs leave chance").
 CLOCK_TWO_HANDS_PARAMS: dict[str, Any] = {
     **{k: v for k, v in CLOCK_REFERENCE_PARAMS.items() if k != "minute_head"},
     "head": "periodic",

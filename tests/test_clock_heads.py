@@ -111,6 +111,17 @@ def test_the_regression_head_averages_readings_on_the_dial() -> None:
     assert averaged[1] == pytest.approx(4.0)
 
 
+def test_the_multi_head_averages_a_regression_minute_on_its_circle() -> None:
+    from models.clock_heads import MultiHead
+
+    hour = np.eye(12)[[2, 2]]
+    readings = [{"hour": hour, "minute": np.array([[0.98], [0.25]])}, {"hour": hour, "minute": np.array([[0.02], [0.35]])}]
+    averaged = MultiHead("regression").average(readings)
+    minute = averaged["minute"][0, 0]
+    assert min(minute, 1 - minute) < 1e-6  # 0:59 and 0:01 average to the full hour, not 0:30
+    assert averaged["minute"][1, 0] == pytest.approx(0.3)
+
+
 @pytest.mark.parametrize("head,turns", [("periodic", 4), ("multi", 4), ("regression", 2), ("classification", 4)])
 def test_a_photo_turned_by_a_quarter_reads_the_same_time_when_read_four_ways(head: str, turns: int) -> None:
     # Turning a photo does not change the time it shows; reading every photo at each quarter turn
