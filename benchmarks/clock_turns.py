@@ -48,7 +48,7 @@ def main() -> int:
     start = time.perf_counter()
     trainer.fit()
     s = trainer.splits
-    result: dict = {"seed": args.seed, "pins": pins, "val": [round(v, 1) for v in trainer.record.val_errors],
+    result: dict = {"seed": args.seed, "pins": pins, "val_per_epoch": [round(v, 1) for v in trainer.record.val_errors],
                     "train_seconds": round(time.perf_counter() - start)}
 
     def summary(y, minutes):
