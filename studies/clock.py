@@ -23,7 +23,7 @@ from studies._family import StudyFamily
 #   82 s for a 32-filter backbone at 64 px); 64 and 75 px were the GPU runs' sizes; an epoch at 150
 #   or 100 px costs about 5.5x or 2.4x one at 64 px, and no run measured them better.
 # - filters: 16-64, with 24 (16 epochs at 40 px with a warm-up epoch: 24 filters ended at 36-47
-#   min validation error in 9 of 10 runs, 16 filters at 44-53 in 9 of 10; about 1.6x the CPU time).
+#   min validation error in 9 of 10 runs, 16 filters at 44-53 in 9 of 10; 1.9x the time an epoch).
 # - optimizer: the Adam family at 3e-4..4e-3 (Adam at 1e-3 and 3e-3 learned in every run; at 5e-3
 #   and 6e-3 it stayed at chance in all three runs).
 # - a linear warm-up of 1-2 epochs, whatever the schedule: of 20 runs of the demo recipe with one
