@@ -250,6 +250,11 @@ def read_clocks(model: Any, head: ClockHead, images: np.ndarray, turns: int = 1)
     return head.decode(readings[0] if turns == 1 else head.average(readings))
 
 
+def turns_of(config: dict[str, Any]) -> int:
+    """How many ways a config reads each photo: ``read_turns``, or once for configs older than it."""
+    return int(config.get("read_turns") or 1)
+
+
 def head_from_config(config: dict[str, Any]) -> ClockHead:
     """The head a clock config names, with its own conditional keys."""
     head = config["head"]

@@ -45,11 +45,11 @@ def run_predict(model_dir: Path, inputs: list[str], out: Path) -> dict[str, floa
     model, config = load_model_dir(model_dir)
     if not _reads_clocks(config):
         return _predict_classes(model, inputs, out)
-    from models.clock_heads import head_from_config, read_clocks
+    from models.clock_heads import head_from_config, read_clocks, turns_of
     from datasets.clocktime import common_sense_error, error_summary, split_minutes, to_minutes
 
     photos = read_photos(inputs, int(config["input_size"]))
-    minutes = read_clocks(model, head_from_config(config), photos.images, int(config.get("read_turns") or 1))
+    minutes = read_clocks(model, head_from_config(config), photos.images, turns_of(config))
     hours, mins = split_minutes(minutes)
     errors = None
     if photos.labels is not None:

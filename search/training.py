@@ -181,7 +181,8 @@ def schedule_callbacks(config: dict[str, Any], replay: Sequence[float] | None = 
     kind = config.get("lr_schedule", "constant")
     warmup = int(config.get("warmup_epochs", 0))
     if kind == "cosine":
-        return [keras.callbacks.LearningRateScheduler(lambda e, lr: cosine_rate(base, e, epochs, warmup))], []
+        limit = config.get("trial_timeout")
+        return [Cosine(base, epochs, warmup, float(limit) if limit else None)], []
     # constant and plateau: the same linear warm-up, then the base rate (which a plateau lowers)
     start = [WarmUp(base, warmup)] if warmup else []
     if kind == "plateau":
@@ -190,6 +191,37 @@ def schedule_callbacks(config: dict[str, Any], replay: Sequence[float] | None = 
         )
         return start, [plateau]
     return start, []
+
+
+class Cosine(keras.callbacks.Callback):
+    """The cosine schedule over the trial's epochs, or over the epochs its time limit leaves room
+    for at the pace so far, whichever are fewer: a trial that its time limit ends has still
+    annealed, where a schedule counted in epochs alone would be cut off at a high rate.
+
+    The limit counts as :class:`TimeLimit` counts it: from the start of this fit, and training
+    ends after the first epoch that finishes past it, so ``ceil(seconds / pace)`` epochs run.
+    """
+
+    def __init__(self, base: float, epochs: int, warmup: int = 0, seconds: float | None = None) -> None:
+        super().__init__()
+        self.base, self.epochs, self.warmup, self.seconds = base, epochs, warmup, seconds
+        self._start, self._first = 0.0, None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._start, self._first = time.perf_counter(), None
+
+    def length(self, epoch: int) -> int:
+        """The epochs the schedule spans, as judged at the start of 0-based ``epoch``."""
+        if self._first is None:
+            self._first = epoch  # a resumed trial starts past 0
+        done = epoch - self._first
+        if not self.seconds or done == 0:
+            return self.epochs
+        pace = (time.perf_counter() - self._start) / done
+        return max(epoch + 1, min(self.epochs, self._first + math.ceil(self.seconds / pace)))
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.model.optimizer.learning_rate = cosine_rate(self.base, epoch, self.length(epoch), self.warmup)
 
 
 class WarmUp(keras.callbacks.Callback):

@@ -43,6 +43,29 @@ def test_cosine_rate_warms_up_then_decays_towards_zero() -> None:
     assert cosine_rate(0.1, 0, 10) == 0.1
 
 
+def test_a_cosine_trial_that_its_time_limit_ends_has_annealed() -> None:
+    # Every epoch takes a little over 0.2 s and the limit is 1 s: about 5 of the 100 epochs run, and
+    # the schedule spans those.
+    import time
+
+    import keras
+
+    class Slow(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.2)
+
+    trainer = ClassifierTrainer({**MLP, "epochs": 100, "lr_schedule": "cosine", "trial_timeout": 1.0}, _noisy_splits(200))
+    trainer.fit([Slow()])
+    rates = trainer.record.learning_rates
+    assert trainer.time_limit.hit and 3 <= len(rates) <= 8
+    assert rates == sorted(rates, reverse=True)
+    # Its last epoch ran at the rate a cosine over the epochs that ran ends at (over one more, if
+    # the last epoch ran slower than the others); counted in epochs alone (100) it would have run
+    # at 0.05 * 0.999.
+    n = len(rates)
+    assert rates[-1] <= cosine_rate(MLP["learning_rate"], n - 1, n + 1) * (1 + 1e-4)
+
+
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "plateau"])
 def test_the_trainer_records_every_epochs_rate_and_restores_the_best_epoch(schedule: str) -> None:
     splits = _noisy_splits()

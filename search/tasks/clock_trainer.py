@@ -14,7 +14,7 @@ from datasets.augment import transforms_of
 from datasets.clocktime import common_sense_error, error_summary
 from models import check_config
 from models.clock import build_clock_model
-from models.clock_heads import head_from_config, read_clocks
+from models.clock_heads import head_from_config, read_clocks, turns_of
 from search.training import Trainer
 
 
@@ -63,7 +63,7 @@ class ClockTrainer(Trainer):
         self._earlier = list(state.get("val_summaries", []))
 
     def predict_minutes(self, x: np.ndarray) -> np.ndarray:
-        return read_clocks(self.model, self.head, x, int(self.config.get("read_turns") or 1))
+        return read_clocks(self.model, self.head, x, turns_of(self.config))
 
     def validation_summary(self, epoch: int | None = None) -> dict[str, float]:
         check = self._check
