@@ -25,9 +25,6 @@ HEADS = ("regression", "classification", "multi", "periodic")
 CLASS_COUNTS = (12, 24, 48, 72, 144, 360, 720)
 REGRESSION_LOSSES = ("mse", "circular")
 MINUTE_HEADS = ("regression", "classification", "sincos")
-# Where a periodic head measures its angles: "photo" reads the time's angles directly; "dial" reads
-# the hands' and the 12 mark's directions in the photo and outputs their differences. Absent: photo.
-FRAMES = ("photo", "dial")
 # The searched augmentation presets; a config may also name transforms joined by "+" (rotate+noise).
 AUGMENTATIONS = ("none", "light", "strong")
 AUGMENT_TRANSFORMS = ("rotate", "shift", "scale", "perspective", "brightness", "contrast", "noise")
@@ -235,8 +232,6 @@ def _keys() -> list[Key]:
         Key("classes", "choice", "classification head: time classes over 12 hours", clock, choices=CLASS_COUNTS, models=(clock,)),
         Key("minute_head", "choice", "multi head: the minute output beside the 12 hour classes", clock, choices=MINUTE_HEADS, models=(clock,)),
         Key("pairs", "choice", "periodic head: sin/cos pairs (1: the time, 2: hour and minute hand)", clock, choices=(1, 2), models=(clock,)),
-        Key("frame", "choice", "periodic head: photo (the time's angles directly) or dial (hand and 12-mark directions, time = their difference); absent: photo",
-            clock, choices=FRAMES, models=(clock,)),
         Key("input_size", "int", "side in pixels the photos are resized to", clock, low=8, high=512, models=(clock,),
             why="the clock model needs at least 8 px"),
         Key("augment", "augment", "label-preserving changes of the training photos, in the input pipeline", clock,

@@ -18,7 +18,7 @@ import numpy as np
 
 from datasets.clocktime import MINUTES
 
-from models._config import CLASS_COUNTS, FRAMES, HEADS, MINUTE_HEADS, REGRESSION_LOSSES  # noqa: F401 (re-exported)
+from models._config import CLASS_COUNTS, HEADS, MINUTE_HEADS, REGRESSION_LOSSES  # noqa: F401 (re-exported)
 
 
 def _angle_pair(fraction: np.ndarray) -> np.ndarray:
@@ -200,55 +200,22 @@ class MultiHead(ClockHead):
         return reconcile(hours, minute)
 
 
-@keras.saving.register_keras_serializable(package="clockwork")
-class RelativeAngle(keras.layers.Layer):
-    """A hand's direction measured from the 12 mark's: (sin, cos) of their angle difference.
-
-    Both inputs are directions in the photo, as (sin, cos)-like pairs of any length; the output is
-    their complex quotient without the division, ``hand * conj(mark)``. A photo turned by any angle
-    turns both directions alike and leaves the output as it was.
-    """
-
-    def call(self, hand: Any, mark: Any) -> Any:
-        hs, hc, ms, mc = hand[:, 0:1], hand[:, 1:2], mark[:, 0:1], mark[:, 1:2]
-        return keras.ops.concatenate([hs * mc - hc * ms, hc * mc + hs * ms], axis=-1)
-
-
 class PeriodicHead(ClockHead):
-    """sin/cos of the hour hand's angle; with ``pairs=2`` also of the minute hand's.
-
-    ``frame`` says where the angles are measured. "photo": the network outputs the angles from 12
-    directly, so it must learn to subtract where the 12 mark happens to point in a turned photo.
-    "dial": it outputs the directions of the hands and of the 12 mark as they lie in the photo, and
-    :class:`RelativeAngle` takes their difference, the reading any turn of the clock leaves alone.
-    The encoding, losses and decoder are the same for both.
-    """
+    """sin/cos of the hour hand's angle; with ``pairs=2`` also of the minute hand's."""
 
     resolution = 0.01
 
-    def __init__(self, pairs: int = 1, frame: str = "photo") -> None:
-        if frame not in FRAMES:
-            raise ValueError(f"unknown frame {frame!r}; known: {', '.join(FRAMES)}")
+    def __init__(self, pairs: int = 1) -> None:
         self.pairs = pairs
-        self.frame = frame
-
-    def _names(self) -> tuple[str, ...]:
-        return ("hour_angle", "minute_angle") if self.pairs == 2 else ("hour_angle",)
 
     def outputs(self, features, config):
-        if self.frame == "photo":
-            return {name: _dense(features, 2, name, "tanh", config) for name in self._names()}
-        # The 12 mark starts straight up for every photo (no weights, bias (sin 0, cos 0)), so
-        # training starts from the photo-frame head and turns the mark as far as it helps.
-        mark = keras.layers.Dense(2, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([0.0, 1.0]),
-                                  name="twelve_direction")(features)
-        return {
-            name: RelativeAngle(name=name)(_dense(features, 2, f"{name.split('_')[0]}_hand_direction", "tanh", config), mark)
-            for name in self._names()
-        }
+        out = {"hour_angle": _dense(features, 2, "hour_angle", "tanh", config)}
+        if self.pairs == 2:
+            out["minute_angle"] = _dense(features, 2, "minute_angle", "tanh", config)
+        return out
 
     def losses(self):
-        return {name: "mse" for name in self._names()}
+        return {name: "mse" for name in (("hour_angle", "minute_angle") if self.pairs == 2 else ("hour_angle",))}
 
     def encode(self, minutes):
         minutes = np.asarray(minutes, dtype=np.float64)
@@ -298,5 +265,5 @@ def head_from_config(config: dict[str, Any]) -> ClockHead:
     if head == "multi":
         return MultiHead(config.get("minute_head", "sincos"))
     if head == "periodic":
-        return PeriodicHead(int(config.get("pairs", 1)), config.get("frame", "photo"))
+        return PeriodicHead(int(config.get("pairs", 1)))
     raise ValueError(f"unknown clock head {head!r}; known: {', '.join(HEADS)}")
