@@ -20,7 +20,7 @@ import functools
 import numpy as np
 
 # The same names as models._config.AUGMENT_TRANSFORMS, which checks configs without numpy.
-TRANSFORMS = ("rotate", "shift", "scale", "perspective", "brightness", "contrast", "noise")
+TRANSFORMS = ("rotate", "turn", "shift", "scale", "perspective", "brightness", "contrast", "noise")
 PRESETS: dict[str, tuple[str, ...]] = {
     "none": (),
     "light": ("shift", "brightness", "contrast"),
@@ -48,7 +48,12 @@ def transforms_of(augment: str) -> tuple[str, ...]:
 
 def random_homographies(n: int, transforms: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
     """n x 3 x 3 maps from an output pixel to where it is read in the source, normalised coordinates."""
-    angle = rng.uniform(0, 2 * np.pi, n) if "rotate" in transforms else np.zeros(n)
+    if "rotate" in transforms:
+        angle = rng.uniform(0, 2 * np.pi, n)
+    elif "turn" in transforms:  # quarter turns: the pixel grid onto itself, nothing interpolated
+        angle = rng.integers(0, 4, n) * (np.pi / 2)
+    else:
+        angle = np.zeros(n)
     scale = np.exp(rng.uniform(-np.log1p(SCALE), np.log1p(SCALE), n)) if "scale" in transforms else np.ones(n)
     shift = rng.uniform(-SHIFT, SHIFT, (n, 2)) if "shift" in transforms else np.zeros((n, 2))
     skew = rng.uniform(-PERSPECTIVE, PERSPECTIVE, (n, 2)) if "perspective" in transforms else np.zeros((n, 2))
@@ -112,7 +117,7 @@ def warp_batch(images: np.ndarray, homographies: np.ndarray) -> np.ndarray:
 def augment_batch(images: np.ndarray, transforms: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
     """B x S x S uint8 photos -> the same photos changed by ``transforms``, float32 on 0-255."""
     b = len(images)
-    if any(t in transforms for t in ("rotate", "shift", "scale", "perspective")):
+    if any(t in transforms for t in ("rotate", "turn", "shift", "scale", "perspective")):
         out = warp_batch(images, random_homographies(b, transforms, rng))
     else:
         out = images.astype(np.float32)

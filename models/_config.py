@@ -27,7 +27,7 @@ REGRESSION_LOSSES = ("mse", "circular")
 MINUTE_HEADS = ("regression", "classification", "sincos")
 # The searched augmentation presets; a config may also name transforms joined by "+" (rotate+noise).
 AUGMENTATIONS = ("none", "light", "strong")
-AUGMENT_TRANSFORMS = ("rotate", "shift", "scale", "perspective", "brightness", "contrast", "noise")
+AUGMENT_TRANSFORMS = ("rotate", "turn", "shift", "scale", "perspective", "brightness", "contrast", "noise")
 # The clock backbone's alignment stage (models.align); absent means none, as in older configs.
 ALIGNMENTS = ("none", "affine", "perspective")
 DATASETS = ("mnist", "fashion", "clock", "none", "custom")  # custom: a family file's own loader

@@ -338,7 +338,8 @@ class Trainer:
         else:
             x, y = np.concatenate([s.x_train, s.x_val]), np.concatenate([s.y_train, s.y_val])
         set_rate, react = schedule_callbacks(self.config, replay)
-        limit = self.config.get("trial_timeout")
+        # A trial's time limit bounds the search, not `train`, which replays a trial's epochs in full.
+        limit = self.config.get("trial_timeout") if with_validation else None
         self.time_limit = TimeLimit(float(limit)) if limit else None
         keep = [self.best_weights] if with_validation and restore_best else []
         save = [SaveCheckpoint(checkpoint, self)] if checkpoint is not None else []

@@ -66,6 +66,14 @@ def test_a_cosine_trial_that_its_time_limit_ends_has_annealed() -> None:
     assert rates[-1] <= cosine_rate(MLP["learning_rate"], n - 1, n + 1) * (1 + 1e-4)
 
 
+def test_retraining_runs_every_epoch_whatever_the_trials_time_limit() -> None:
+    # `train` replays the epochs the trial ran to its best: a time limit that ended the trial in
+    # the search must not cut the retrained model short.
+    trainer = ClassifierTrainer({**MLP, "epochs": 4, "trial_timeout": 0.001}, _noisy_splits(200))
+    trainer.fit(with_validation=False, replay=[0.05, 0.04, 0.03, 0.02])
+    assert trainer.record.epochs == 4 and trainer.time_limit is None
+
+
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "plateau"])
 def test_the_trainer_records_every_epochs_rate_and_restores_the_best_epoch(schedule: str) -> None:
     splits = _noisy_splits()
