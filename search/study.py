@@ -27,6 +27,25 @@ PRUNERS = ("median", "hyperband", "none")
 SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp")
 
 
+# Budget keys a study keeps from its creation when its family's defaults change later.
+KEPT_BUDGET = ("epochs", "trial_timeout")
+
+
+def kept_budget(study: optuna.Study) -> dict[str, Any]:
+    """The epochs and time limit the study's trials train for when nothing is pinned: those its
+    family gave when the study was created, so that resuming it after the family's budget changed
+    (the clock family's went from 30 epochs to 60 or 25 minutes) does not mix two budgets in one
+    study, nor change its pruner's rungs. A study older than the attribute: its trials' own."""
+    kept = study.user_attrs.get(attrs.BUDGET)
+    if kept is not None:
+        return dict(kept)
+    for trial in study.get_trials(deepcopy=False):
+        config = trial.user_attrs.get(attrs.CONFIG)
+        if config and "epochs" in config:
+            return {"epochs": config["epochs"], "trial_timeout": config.get("trial_timeout")}
+    return {}
+
+
 def _refuse_changed_choices(study: optuna.Study, family: StudyFamily) -> None:
     """A study whose trials chose from other categorical choices than the family's space now
     offers cannot be resumed: Optuna refuses every new trial of it. Say so once, here."""
@@ -179,6 +198,7 @@ def create_study(
     study.set_user_attr(attrs.PROJECT_VERSION, project_version())
     study.set_user_attr(attrs.DATA_FINGERPRINT, data)
     study.set_user_attr(attrs.SCORING, attrs.BEST_EPOCH_SCORING)
+    study.set_user_attr(attrs.BUDGET, {k: family.budget_defaults()[k] for k in KEPT_BUDGET})
     if "read_turns" in family.budget_defaults():
         study.set_user_attr(attrs.READ_TURNS, family.budget_defaults()["read_turns"])
     study.set_user_attr(attrs.ARTIFACT_DIR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks

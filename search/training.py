@@ -172,8 +172,14 @@ def cosine_rate(base: float, epoch: int, epochs: int, warmup: int = 0) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def schedule_callbacks(config: dict[str, Any], replay: Sequence[float] | None = None) -> tuple[list, list]:
-    """(callbacks that set the rate at an epoch's start, callbacks that react to its validation)."""
+def schedule_callbacks(
+    config: dict[str, Any], replay: Sequence[float] | None = None, seconds: float | None = None, pace: float | None = None
+) -> tuple[list, list]:
+    """(callbacks that set the rate at an epoch's start, callbacks that react to its validation).
+
+    ``seconds``: the time limit this fit runs under, which a cosine schedule fits itself into;
+    ``pace``: seconds an epoch took before this fit (a resumed trial), its first estimate.
+    """
     if replay:
         rates = [float(r) for r in replay]
         return [keras.callbacks.LearningRateScheduler(lambda e, lr: rates[min(e, len(rates) - 1)])], []
@@ -181,8 +187,7 @@ def schedule_callbacks(config: dict[str, Any], replay: Sequence[float] | None = 
     kind = config.get("lr_schedule", "constant")
     warmup = int(config.get("warmup_epochs", 0))
     if kind == "cosine":
-        limit = config.get("trial_timeout")
-        return [Cosine(base, epochs, warmup, float(limit) if limit else None)], []
+        return [Cosine(base, epochs, warmup, seconds, pace)], []
     # constant and plateau: the same linear warm-up, then the base rate (which a plateau lowers)
     start = [WarmUp(base, warmup)] if warmup else []
     if kind == "plateau":
@@ -199,12 +204,15 @@ class Cosine(keras.callbacks.Callback):
     annealed, where a schedule counted in epochs alone would be cut off at a high rate.
 
     The limit counts as :class:`TimeLimit` counts it: from the start of this fit, and training
-    ends after the first epoch that finishes past it, so ``ceil(seconds / pace)`` epochs run.
+    ends after the first epoch that finishes past it, so ``ceil(seconds / pace)`` epochs run. A
+    resumed trial's first epoch takes its pace from the epochs before the resume (``pace``).
     """
 
-    def __init__(self, base: float, epochs: int, warmup: int = 0, seconds: float | None = None) -> None:
+    def __init__(
+        self, base: float, epochs: int, warmup: int = 0, seconds: float | None = None, pace: float | None = None
+    ) -> None:
         super().__init__()
-        self.base, self.epochs, self.warmup, self.seconds = base, epochs, warmup, seconds
+        self.base, self.epochs, self.warmup, self.seconds, self.pace = base, epochs, warmup, seconds, pace
         self._start, self._first = 0.0, None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -215,9 +223,9 @@ class Cosine(keras.callbacks.Callback):
         if self._first is None:
             self._first = epoch  # a resumed trial starts past 0
         done = epoch - self._first
-        if not self.seconds or done == 0:
+        pace = (time.perf_counter() - self._start) / done if done else self.pace
+        if not self.seconds or not pace:
             return self.epochs
-        pace = (time.perf_counter() - self._start) / done
         return max(epoch + 1, min(self.epochs, self._first + math.ceil(self.seconds / pace)))
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -337,10 +345,11 @@ class Trainer:
             x, y = s.x_train, s.y_train
         else:
             x, y = np.concatenate([s.x_train, s.x_val]), np.concatenate([s.y_train, s.y_val])
-        set_rate, react = schedule_callbacks(self.config, replay)
         # A trial's time limit bounds the search, not `train`, which replays a trial's epochs in full.
-        limit = self.config.get("trial_timeout") if with_validation else None
-        self.time_limit = TimeLimit(float(limit)) if limit else None
+        limit = float(self.config.get("trial_timeout") or 0) if with_validation else 0.0
+        self.time_limit = TimeLimit(limit) if limit else None
+        pace = self.record.seconds / self.record.epochs if self.record.epochs else None
+        set_rate, react = schedule_callbacks(self.config, replay, limit or None, pace)
         keep = [self.best_weights] if with_validation and restore_best else []
         save = [SaveCheckpoint(checkpoint, self)] if checkpoint is not None else []
         data: dict[str, Any] = {"x": x, "y": self._targets(y), "batch_size": self.config["batch_size"]}

@@ -37,6 +37,7 @@ from search.study import (
     REPEATED_FAILURES,
     family_of,
     finished_count,
+    kept_budget,
     make_pruner,
     objectives_of,
     open_study,
@@ -243,6 +244,7 @@ class Worker:
         self.optimistic = where.lock == "optimistic"  # no lock reaches the workers: check each trial
         family = family_of(study)
         check_pins(family, pins)
+        pins = {**kept_budget(study), **pins}  # the budget the study was created with, unless pinned
         task = task_of(family)
         epochs = int(pins.get("epochs", family.budget_defaults()["epochs"]))
         objectives = objectives_of(study)

@@ -21,6 +21,7 @@ DATA_FINGERPRINT = "data_fingerprint"  # what the study's data was when it was c
 OBJECTIVES = "objectives"  # ["error"] or ["error", "params" | "seconds"]: a multi-objective study's values
 SCORING = "scoring"  # how trials are scored: "best-epoch"; a study without it: "last-epoch"
 
+BUDGET = "budget"  # the epochs and time limit a study's trials train for, as the family said at its creation
 READ_TURNS = "read_turns"  # how a clock study reads each photo (models.clock_heads.read_clocks); absent: once
 BEST_EPOCH_SCORING = "best-epoch"  # values of SCORING
 LAST_EPOCH_SCORING = "last-epoch"  # studies created before best-epoch scoring keep it when resumed

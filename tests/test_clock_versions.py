@@ -1,5 +1,6 @@
-"""Clock studies created by an earlier Clockwork: they keep reading photos as they did, and one
-whose search space has changed under it is refused with one line instead of failing every trial."""
+"""Clock studies created by an earlier Clockwork: they keep reading photos as they did and
+training for the budget they had, and one whose search space has changed under it is refused
+with one line instead of failing every trial."""
 
 from __future__ import annotations
 
@@ -59,3 +60,20 @@ def test_a_study_whose_choices_changed_is_refused_with_one_line(clock_dir: Path,
         "16, 24, 32, 64 now): launch with a new --study-name, or resume it with the Clockwork that created it"
     )
     assert len(optuna.load_study(study_name="clock", storage=url).trials) == 3  # nothing ran, nothing was added
+
+
+def test_a_study_keeps_the_budget_it_was_created_with_when_the_family_changes() -> None:
+    # The clock family's budget went from 30 epochs to 60 or 25 minutes: a study created before
+    # keeps training its trials as long as its first ones trained, unless a launch pins otherwise.
+    from search.study import kept_budget
+    from storage import attrs
+
+    old = optuna.create_study()
+    assert kept_budget(old) == {}  # nothing to go by: the family's budget
+    old.add_trial(optuna.trial.create_trial(value=30.0, user_attrs={attrs.CONFIG: {"epochs": 30, "seed": 0}}))
+    assert kept_budget(old) == {"epochs": 30, "trial_timeout": None}
+
+    new = optuna.create_study()
+    new.set_user_attr(attrs.BUDGET, {"epochs": 60, "trial_timeout": 1500})
+    new.add_trial(optuna.trial.create_trial(value=30.0, user_attrs={attrs.CONFIG: {"epochs": 14, "seed": 0}}))
+    assert kept_budget(new) == {"epochs": 60, "trial_timeout": 1500}  # a pinned trial's budget is not the study's
