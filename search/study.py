@@ -42,7 +42,7 @@ def kept_budget(study: optuna.Study) -> dict[str, Any]:
     for trial in study.get_trials(deepcopy=False):
         config = trial.user_attrs.get(attrs.CONFIG)
         if config and "epochs" in config:
-            return {"epochs": config["epochs"], "trial_timeout": config.get("trial_timeout")}
+            return {k: config.get(k) for k in KEPT_BUDGET}
     return {}
 
 
