@@ -7,6 +7,7 @@ machine) builds the same objective and pruner from the study name alone.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -70,16 +71,56 @@ def _refuse_changed_choices(study: optuna.Study, family: StudyFamily) -> None:
                 )
 
 
-def make_pruner(name: str, epochs: int, min_epochs: int = 1) -> optuna.pruners.BasePruner:
-    """The pruner ``name`` for trials of ``epochs`` epochs, judging none before ``min_epochs``."""
+class _AtChance:
+    """Prunes a trial whose best value is still at chance after ``after`` epochs, whatever the
+    pruner it is mixed into would say; otherwise that pruner judges.
+
+    Hyperband and the median rule compare a trial with others at its epoch, so a trial with no
+    peer there (one of two enqueued trials, say) is never cut however flat its curve: in a clock
+    search one sat at chance for all 52 epochs of its 25 minutes, half the search's CPU.
+    """
+
+    after: int = 0
+    ceiling: float = math.inf
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        values = trial.intermediate_values
+        if self.after and len(values) >= self.after and min(values.values()) >= self.ceiling:
+            return True
+        return super().prune(study, trial)  # type: ignore[misc]
+
+
+# Subclasses, not wrappers: Optuna's samplers look for a HyperbandPruner on the study to sample
+# within a trial's bracket.
+class _HyperbandAtChance(_AtChance, optuna.pruners.HyperbandPruner):
+    pass
+
+
+class _MedianAtChance(_AtChance, optuna.pruners.MedianPruner):
+    pass
+
+
+def make_pruner(
+    name: str, epochs: int, min_epochs: int = 1, at_chance: tuple[int, float] | None = None
+) -> optuna.pruners.BasePruner:
+    """The pruner ``name`` for trials of ``epochs`` epochs, judging none before ``min_epochs``.
+
+    ``at_chance`` = (epochs, ceiling): a trial whose best value is still at or above ``ceiling``
+    after that many epochs is pruned too, with or without peers (a minimised objective's chance
+    level; see :class:`_AtChance`). The ``none`` pruner prunes nothing, this included.
+    """
     first = max(1, min(min_epochs, epochs))
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=first)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=first, max_resource=max(epochs, 1), reduction_factor=3)
-    if name == "none":
+        pruner: optuna.pruners.BasePruner = _MedianAtChance(n_startup_trials=5, n_warmup_steps=first)
+    elif name == "hyperband":
+        pruner = _HyperbandAtChance(min_resource=first, max_resource=max(epochs, 1), reduction_factor=3)
+    elif name == "none":
         return optuna.pruners.NopPruner()
-    raise UserError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
+    else:
+        raise UserError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
+    if at_chance is not None:
+        pruner.after, pruner.ceiling = int(at_chance[0]), float(at_chance[1])  # type: ignore[attr-defined]
+    return pruner
 
 
 def make_sampler(name: str = "tpe", seed: int | None = None) -> optuna.samplers.BaseSampler:

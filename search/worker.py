@@ -249,7 +249,7 @@ class Worker:
         epochs = int(pins.get("epochs", family.budget_defaults()["epochs"]))
         objectives = objectives_of(study)
         pruner = study.user_attrs.get(attrs.PRUNER, family.pruner) if len(objectives) == 1 else "none"
-        study.pruner = make_pruner(pruner, epochs, family.min_epochs)
+        study.pruner = make_pruner(pruner, epochs, family.min_epochs, family.at_chance)
         study.sampler = worker_sampler(study, index)
         backend = keras_backend() if task.trains else None
         if threads and task.trains:  # a task that trains nothing never imports TensorFlow

@@ -27,6 +27,9 @@ class StudyFamily:
     further known-good starting points (parameters as ``reference_params``), enqueued after it.
     ``min_epochs`` is the first epoch at which a pruner may judge a trial: for a task whose
     curves stay flat at chance for the first epochs, earlier judgements would be coin flips.
+    ``at_chance`` = (epochs, ceiling): a trial whose best value is still at or above ``ceiling``
+    after that many epochs is pruned even when no other trial has reached its epoch (see
+    ``search.study.make_pruner``).
     """
 
     name: str
@@ -41,6 +44,7 @@ class StudyFamily:
     objective: str = "validation error (1 - accuracy)"
     seeds: tuple[dict[str, Any], ...] = ()
     min_epochs: int = 1
+    at_chance: tuple[int, float] | None = None
     # A family file's (studies.files): its model builder and data loader, where it is, its sha256.
     builder: Callable[..., Any] | None = None
     loader: Callable[[dict[str, Any]], Any] | None = None

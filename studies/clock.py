@@ -155,6 +155,12 @@ CLOCK = StudyFamily(
     # 3, 4 at epoch 5 and none at epoch 8 (BENCHMARKS.md, "Which clock runs leave chance"), so no
     # pruner judges a clock trial before epoch 8.
     min_epochs=8,
+    # A trial whose best epoch still reads at chance (mean error 180 min; 162 is 90% of it) after
+    # 12 epochs is pruned even with no peer at its epoch: the latest measured run that went on to
+    # read clocks left chance at epoch 10 (the multi head, training seed 2, on one core), and in a
+    # 30-minute search the reference sat at chance for all 52 epochs of its 25 minutes, unpruned
+    # (BENCHMARKS.md, "Readers and recipes at 14 epochs" and the 30-minute search at cbc1060).
+    at_chance=(12, 162.0),
     task="clock",
     objective="mean validation common-sense error (minutes)",
 )

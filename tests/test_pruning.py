@@ -38,3 +38,34 @@ def test_a_budget_shorter_than_min_epochs_runs_unpruned() -> None:
     # `--set epochs=2` on a family with min_epochs=5: the pruner builds, and judges no one early
     assert _pruned_steps(make_pruner("hyperband", 2, min_epochs=5), epochs=2) == []
     assert _pruned_steps(make_pruner("hyperband", 2, min_epochs=1), epochs=2)  # the control
+
+
+def _flat_trial(pruner: optuna.pruners.BasePruner, curve: list[float]) -> int | None:
+    """The first trial of a study, alone at every epoch: the epoch (1-based) it is pruned at, or None."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", pruner=pruner)
+    trial = study.ask()
+    for step, value in enumerate(curve):
+        trial.report(value, step)
+        if trial.should_prune():
+            return step + 1
+    return None
+
+
+@pytest.mark.parametrize("name", ["hyperband", "median"])
+def test_a_trial_alone_at_chance_is_cut_after_the_familys_epochs(name: str) -> None:
+    at_chance = [181.0] * 30
+    assert _flat_trial(make_pruner(name, 60, min_epochs=8), at_chance) is None  # the control: no peer, no cut
+    assert _flat_trial(make_pruner(name, 60, min_epochs=8, at_chance=(12, 162.0)), at_chance) == 12
+    # a trial that left chance at epoch 10 goes on, and so does every trial under the "none" pruner
+    late = [181.0] * 9 + [150.0 - e for e in range(21)]
+    assert _flat_trial(make_pruner(name, 60, min_epochs=8, at_chance=(12, 162.0)), late) is None
+    assert _flat_trial(make_pruner("none", 60, min_epochs=8, at_chance=(12, 162.0)), at_chance) is None
+
+
+def test_the_clock_familys_pruner_keeps_hyperband_brackets() -> None:
+    # Optuna's samplers sample within a trial's Hyperband bracket only when the study's pruner is one
+    from studies import get_family
+
+    clock = get_family("clock")
+    assert isinstance(make_pruner(clock.pruner, 60, clock.min_epochs, clock.at_chance), optuna.pruners.HyperbandPruner)

@@ -155,7 +155,7 @@ def test_pruned_trials_show_as_pruned(storage: str, fashion: Path, monkeypatch: 
 
     # A pruner that prunes every trial after its first epoch: pruning must end the fit, record the
     # epochs actually run and still test the model.
-    monkeypatch.setattr(search.worker, "make_pruner", lambda name, epochs, min_epochs=1: optuna.pruners.ThresholdPruner(upper=0.0))
+    monkeypatch.setattr(search.worker, "make_pruner", lambda name, epochs, min_epochs=1, at_chance=None: optuna.pruners.ThresholdPruner(upper=0.0))
     _new_study(storage)
     search.worker.run_worker(storage, "fashion-mlp", 2, parse_pins([*TINY, "epochs=3"]))
     trials = _study(storage).get_trials()
