@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from studies._family import StudyFamily
+from studies.clock import CLOCK
 
 TASKS = ("classification", "clock")
 DATASETS = ("mnist", "fashion")
@@ -122,11 +123,13 @@ def _build_family(path: Path, name: str, sha: str, where: str) -> StudyFamily:
         reference=reference_config,
         reference_params=reference,
         budget=dict(budget),
-        pruner="hyperband" if task == "clock" else "median",
+        pruner=CLOCK.pruner if task == "clock" else "median",
         task=task,
         objective=str(parts.get("objective", "validation error (1 - accuracy)" if task == "classification" else
                                  "mean validation common-sense error (minutes)")),
-        min_epochs=8 if task == "clock" else 1,  # as the built-in clock family (studies/clock.py says why)
+        # as the built-in clock family (studies/clock.py says why)
+        min_epochs=CLOCK.min_epochs if task == "clock" else 1,
+        at_chance=CLOCK.at_chance if task == "clock" else None,
         builder=build,
         loader=data if callable(data) else None,
         source=where,

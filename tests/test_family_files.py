@@ -131,3 +131,18 @@ def test_the_example_family_runs_from_the_checkout(tmp_path: Path, fashion: Path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "study resnet_fashion: 2 complete" in done.stdout
     assert optuna.load_study(study_name="resnet_fashion", storage=url).user_attrs["family"] == f"{ROOT / 'examples' / 'resnet_fashion.py'}:FAMILY"
+
+
+def test_a_clock_task_file_prunes_as_the_built_in_clock_family(tmp_path: Path) -> None:
+    # its trials sit at chance for their first epochs too: the same min_epochs and at-chance rule
+    from studies import CLOCK, load_family_file
+
+    clock_file = (
+        "from studies.clock import CLOCK_REFERENCE_PARAMS, clock_space\n"
+        "FAMILY = {'task': 'clock', 'space': clock_space, 'reference': dict(CLOCK_REFERENCE_PARAMS)}\n"
+    )
+    family = load_family_file(str(_write(tmp_path, clock_file)))
+    assert (family.pruner, family.min_epochs, family.at_chance) == (CLOCK.pruner, CLOCK.min_epochs, CLOCK.at_chance)
+    assert family.at_chance is not None
+    plain = load_family_file(str(_write(tmp_path, GOOD, "plain.py")))
+    assert (plain.pruner, plain.min_epochs, plain.at_chance) == ("median", 1, None)
