@@ -125,8 +125,7 @@ def _build_family(path: Path, name: str, sha: str, where: str) -> StudyFamily:
         budget=dict(budget),
         pruner=CLOCK.pruner if task == "clock" else "median",
         task=task,
-        objective=str(parts.get("objective", "validation error (1 - accuracy)" if task == "classification" else
-                                 "mean validation common-sense error (minutes)")),
+        objective=str(parts.get("objective", "validation error (1 - accuracy)" if task == "classification" else CLOCK.objective)),
         # as the built-in clock family (studies/clock.py says why)
         min_epochs=CLOCK.min_epochs if task == "clock" else 1,
         at_chance=CLOCK.at_chance if task == "clock" else None,
