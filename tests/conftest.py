@@ -17,6 +17,7 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 TINY = ["epochs=1", "train_limit=1500", "val_size=500"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # as `python -m search` runs TensorFlow (search/cli.py)
 os.environ["CLOCKWORK_OFFLINE"] = "1"  # no test may try a download
 
 
