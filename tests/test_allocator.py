@@ -2,7 +2,9 @@
 
 Without it every step's buffers go back to malloc and from there to the kernel, and a 2-core VM
 paid 1.4-1.7x the time a clock epoch (BENCHMARKS.md, "The CPU allocator"). Only the pooling
-allocator keeps statistics, so ``get_memory_info`` tells which one a process runs.
+allocator keeps statistics, so ``get_memory_info`` tells which one a process runs (TensorFlow 2.x
+raises ValueError for the CPU under malloc; should a release give CPU statistics there too, the
+"malloc" case fails and says so).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def _allocator(setting: str | None) -> str:
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
+    assert result.stdout.strip(), f"no output; stderr: {result.stderr[-2000:]}"
     return result.stdout.strip().splitlines()[-1]
 
 
