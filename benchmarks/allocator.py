@@ -3,9 +3,8 @@
 Each round starts two runs at once, one per core (``taskset``), with two allocator arms, and runs
 every ordered pair of arms so that each arm sits on each core equally often. Per run it records the
 training seconds, the CPU seconds the process got, its minor page faults and its peak resident
-memory (``os.wait4``), and
-prints the median of each arm and its ratio to ``glibc``. Appends one JSON line per run to
-``--out``::
+memory (``os.wait4``), and prints the median of each arm and its speed against the first arm.
+Appends one JSON line per run to ``--out``::
 
     .venv/bin/python benchmarks/allocator.py --rounds 1 --set epochs=3
 """

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # as `python -m search` runs TensorFlow (search/cli.py)
+from search.cli import tensorflow_defaults  # noqa: E402
+
+tensorflow_defaults()  # TensorFlow as `python -m search` runs it
 
 
 def main() -> int:

@@ -156,13 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def tensorflow_defaults() -> None:
+    """How this service runs TensorFlow, set before it is imported; a user's own setting wins."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up lines say nothing to a user
     # TensorFlow's pooling allocator for CPU tensors (read when TensorFlow makes its CPU device).
     # Without it every step's buffers go back to malloc and from there to the kernel, and each page
     # is faulted in again next step: on a 2-core VM a clock epoch took 1.4-1.7x as long and 4-5x
-    # the page faults (BENCHMARKS.md, "The CPU allocator"). A user's own setting wins.
+    # the page faults (BENCHMARKS.md, "The CPU allocator").
     os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
+
+def main(argv: list[str] | None = None) -> int:
+    tensorflow_defaults()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from search.cli import tensorflow_defaults
+
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_10K = ROOT.parent / "shared" / "data" / "mnist-10k.npz"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Budget pins that make a trial take about a second.
 TINY = ["epochs=1", "train_limit=1500", "val_size=500"]
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # as `python -m search` runs TensorFlow (search/cli.py)
+tensorflow_defaults()  # tests run TensorFlow as `python -m search` does
 os.environ["CLOCKWORK_OFFLINE"] = "1"  # no test may try a download
 
 
