@@ -111,6 +111,11 @@ def test_a_journal_workers_trial_is_freed_by_its_lease_when_the_worker_dies(tmp_
         time.sleep(0.1)
     worker.kill()
     worker.wait()
+    # the next worker comes after the dead one's lease ran out (a worker that came sooner would see a
+    # live lease, rightly, and run a trial of its own: the race this test once lost on a fast start)
+    until = optuna.load_study(study_name="smoke", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(journal))).trials[0].user_attrs["lease_until"]
+    time.sleep(max(0.0, until - time.time()) + 0.5)
     done = cli("worker", "smoke", "--trials", "1", "--storage", journal, "--set", "sleep=0", env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     study = optuna.load_study(study_name="smoke", storage=optuna.storages.JournalStorage(
