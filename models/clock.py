@@ -43,5 +43,5 @@ def build_clock_model(config: dict[str, Any], head: ClockHead) -> keras.Model:
     if config["dense_units"]:
         x = dense_block(x, int(config["dense_units"]), config)
     model = keras.Model(inputs, head.outputs(x, config), name="clock")
-    model.compile(optimizer=optimizer(config), loss=head.losses(), metrics=head.metrics() or None)
+    model.compile(optimizer=optimizer(config), loss=head.losses(), loss_weights=head.loss_weights(), metrics=head.metrics() or None)
     return model

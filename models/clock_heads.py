@@ -74,6 +74,10 @@ class ClockHead(abc.ABC):
         """Keras metrics by output name, for heads whose output is itself a time."""
         return {}
 
+    def loss_weights(self) -> dict[str, float] | None:
+        """Weights of the outputs' losses by name; None: all 1."""
+        return None
+
     @abc.abstractmethod
     def encode(self, minutes: np.ndarray) -> dict[str, np.ndarray]: ...
 
@@ -147,8 +151,9 @@ class ClassificationHead(ClockHead):
 class MultiHead(ClockHead):
     """A 12-way hour output plus a minute output (regression, 60-way classification or sin/cos)."""
 
-    def __init__(self, minute_head: str = "sincos") -> None:
+    def __init__(self, minute_head: str = "sincos", hour_weight: float = 1.0) -> None:
         self.minute_head = minute_head
+        self.hour_weight = float(hour_weight)
         self.resolution = 0.5 if minute_head == "classification" else 0.01
 
     def outputs(self, features, config):
@@ -164,6 +169,9 @@ class MultiHead(ClockHead):
     def losses(self):
         minute = {"regression": "mse", "classification": "sparse_categorical_crossentropy", "sincos": "mse"}
         return {"hour": "sparse_categorical_crossentropy", "minute": minute[self.minute_head]}
+
+    def loss_weights(self):
+        return {"hour": self.hour_weight, "minute": 1.0}
 
     def encode(self, minutes):
         minutes = np.asarray(minutes)
@@ -205,8 +213,11 @@ class PeriodicHead(ClockHead):
 
     resolution = 0.01
 
-    def __init__(self, pairs: int = 1) -> None:
+    def __init__(self, pairs: int = 1, hour_weight: float = 1.0) -> None:
+        if pairs == 1 and hour_weight != 1:
+            raise ValueError("hour_weight weighs the hour output beside the minute's: the periodic head needs pairs 2 for it")
         self.pairs = pairs
+        self.hour_weight = float(hour_weight)
 
     def outputs(self, features, config):
         out = {"hour_angle": _dense(features, 2, "hour_angle", "tanh", config)}
@@ -216,6 +227,9 @@ class PeriodicHead(ClockHead):
 
     def losses(self):
         return {name: "mse" for name in (("hour_angle", "minute_angle") if self.pairs == 2 else ("hour_angle",))}
+
+    def loss_weights(self):
+        return {"hour_angle": self.hour_weight, "minute_angle": 1.0} if self.pairs == 2 else None
 
     def encode(self, minutes):
         minutes = np.asarray(minutes, dtype=np.float64)
@@ -258,12 +272,15 @@ def turns_of(config: dict[str, Any]) -> int:
 def head_from_config(config: dict[str, Any]) -> ClockHead:
     """The head a clock config names, with its own conditional keys."""
     head = config["head"]
+    hour_weight = float(config.get("hour_weight") or 1.0)
+    if hour_weight != 1 and head not in ("multi", "periodic"):
+        raise ValueError(f"hour_weight weighs an hour output beside a minute output: the {head} head has one output")
     if head == "regression":
         return RegressionHead(config.get("regression_loss", "mse"))
     if head == "classification":
         return ClassificationHead(int(config["classes"]))
     if head == "multi":
-        return MultiHead(config.get("minute_head", "sincos"))
+        return MultiHead(config.get("minute_head", "sincos"), hour_weight)
     if head == "periodic":
-        return PeriodicHead(int(config.get("pairs", 1)))
+        return PeriodicHead(int(config.get("pairs", 1)), hour_weight)
     raise ValueError(f"unknown clock head {head!r}; known: {', '.join(HEADS)}")

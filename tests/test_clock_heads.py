@@ -144,3 +144,35 @@ def test_a_photo_turned_by_a_quarter_reads_the_same_time_when_read_four_ways(hea
     np.testing.assert_allclose(common_sense_error(four_ways, read_clocks(model, clock_head, turned, turns)), 0, atol=1e-3)
     with pytest.raises(ValueError, match="1, 2 or 4"):
         read_clocks(model, clock_head, photos, 3)
+
+
+@pytest.mark.parametrize("config,hour", [({"head": "periodic", "pairs": 2}, "hour_angle"), ({"head": "multi", "minute_head": "sincos"}, "hour")])
+def test_hour_weight_weighs_the_hour_loss_beside_the_minutes(config: dict, hour: str) -> None:
+    # A short hand read 15 degrees off costs an hour; a minute hand read 15 degrees off costs 2.5
+    # minutes. hour_weight lets the loss say so: the total is weight x hour loss + minute loss.
+    from models.clock import build_clock_model
+    from models.clock_heads import head_from_config
+    from studies.clock import CLOCK_REFERENCE
+
+    base = {**CLOCK_REFERENCE, **config, "input_size": 24, "conv_blocks": 2, "filters": 4, "dense_units": 8}
+    photos = np.random.default_rng(0).integers(0, 256, (8, 24, 24), dtype=np.uint8)
+    minutes = np.arange(8) * 90
+    losses = {}
+    for weight in (1.0, 4.0):
+        keras.utils.set_random_seed(0)
+        head = head_from_config({**base, "hour_weight": weight})
+        model = build_clock_model({**base, "hour_weight": weight}, head)
+        losses[weight] = model.evaluate(photos, head.encode(minutes), verbose=0, return_dict=True)
+    for weight, out in losses.items():
+        assert out["loss"] == pytest.approx(weight * out[f"{hour}_loss"] + out["minute_loss" if hour == "hour" else "minute_angle_loss"], rel=1e-4)
+    assert losses[4.0][f"{hour}_loss"] == pytest.approx(losses[1.0][f"{hour}_loss"], rel=1e-5)  # same weights, same reading
+    assert losses[4.0]["loss"] > losses[1.0]["loss"]
+
+
+@pytest.mark.parametrize("config", [{"head": "regression"}, {"head": "classification", "classes": 12}, {"head": "periodic", "pairs": 1}])
+def test_hour_weight_is_refused_where_there_is_no_minute_output_to_weigh_it_against(config: dict) -> None:
+    from models.clock_heads import head_from_config
+
+    with pytest.raises(ValueError, match="hour_weight"):
+        head_from_config({**config, "hour_weight": 2.0})
+    head_from_config({**config, "hour_weight": 1.0})  # the neutral weight is fine anywhere
