@@ -232,7 +232,7 @@ def _keys() -> list[Key]:
         Key("classes", "choice", "classification head: time classes over 12 hours", clock, choices=CLASS_COUNTS, models=(clock,)),
         Key("minute_head", "choice", "multi head: the minute output beside the 12 hour classes", clock, choices=MINUTE_HEADS, models=(clock,)),
         Key("pairs", "choice", "periodic head: sin/cos pairs (1: the time, 2: hour and minute hand)", clock, choices=(1, 2), models=(clock,)),
-        Key("hour_weight", "float", "multi head and periodic head with 2 pairs: weight of the hour loss beside the minute's (absent: 1)", clock,
+        Key("hour_weight", "float", "multi head and periodic head with 2 pairs: weight of the hour loss beside the minute's (absent: 1; other heads ignore it)", clock,
             above=0, high=100, models=(clock,)),
         Key("input_size", "int", "side in pixels the photos are resized to", clock, low=8, high=512, models=(clock,),
             why="the clock model needs at least 8 px"),

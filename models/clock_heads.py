@@ -171,7 +171,7 @@ class MultiHead(ClockHead):
         return {"hour": "sparse_categorical_crossentropy", "minute": minute[self.minute_head]}
 
     def loss_weights(self):
-        return {"hour": self.hour_weight, "minute": 1.0}
+        return {"hour": self.hour_weight, "minute": 1.0} if self.hour_weight != 1 else None
 
     def encode(self, minutes):
         minutes = np.asarray(minutes)
@@ -214,8 +214,6 @@ class PeriodicHead(ClockHead):
     resolution = 0.01
 
     def __init__(self, pairs: int = 1, hour_weight: float = 1.0) -> None:
-        if pairs == 1 and hour_weight != 1:
-            raise ValueError("hour_weight weighs the hour output beside the minute's: the periodic head needs pairs 2 for it")
         self.pairs = pairs
         self.hour_weight = float(hour_weight)
 
@@ -229,7 +227,7 @@ class PeriodicHead(ClockHead):
         return {name: "mse" for name in (("hour_angle", "minute_angle") if self.pairs == 2 else ("hour_angle",))}
 
     def loss_weights(self):
-        return {"hour_angle": self.hour_weight, "minute_angle": 1.0} if self.pairs == 2 else None
+        return {"hour_angle": self.hour_weight, "minute_angle": 1.0} if self.pairs == 2 and self.hour_weight != 1 else None
 
     def encode(self, minutes):
         minutes = np.asarray(minutes, dtype=np.float64)
@@ -272,9 +270,9 @@ def turns_of(config: dict[str, Any]) -> int:
 def head_from_config(config: dict[str, Any]) -> ClockHead:
     """The head a clock config names, with its own conditional keys."""
     head = config["head"]
-    hour_weight = float(config.get("hour_weight") or 1.0)
-    if hour_weight != 1 and head not in ("multi", "periodic"):
-        raise ValueError(f"hour_weight weighs an hour output beside a minute output: the {head} head has one output")
+    # Weighs an hour output beside a minute output; heads with one output ignore it, as they
+    # ignore the other heads' keys (a pinned weight then applies to the trials that can use it).
+    hour_weight = float(config.get("hour_weight", 1.0))
     if head == "regression":
         return RegressionHead(config.get("regression_loss", "mse"))
     if head == "classification":

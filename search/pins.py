@@ -82,7 +82,7 @@ def known_keys(family: Any, samples: int = 64) -> set[str]:
     """Every key ``--set`` may name for ``family``: params and config keys over many samples."""
     keys, distributions = sample_space(family, samples)
     keys |= set(distributions) | set(family.budget_defaults()) | {"seed"}
-    return keys | set(family.reference) | set(family.reference_params)
+    return keys | set(family.reference) | set(family.reference_params) | set(family.accepted)
 
 
 def searched_text(distribution: Any, spec: Any = None) -> str:

@@ -29,7 +29,8 @@ class StudyFamily:
     curves stay flat at chance for the first epochs, earlier judgements would be coin flips.
     ``at_chance`` = (epochs, ceiling): a trial whose best value is still at or above ``ceiling``
     after that many epochs is pruned even when no other trial has reached its epoch (see
-    ``search.study.make_pruner``).
+    ``search.study.make_pruner``). ``accepted`` names config keys outside the space that ``--set``
+    may still pin (the clock's ``hour_weight``).
     """
 
     name: str
@@ -45,6 +46,8 @@ class StudyFamily:
     seeds: tuple[dict[str, Any], ...] = ()
     min_epochs: int = 1
     at_chance: tuple[int, float] | None = None
+    # Config keys the family accepts beyond its space and budget: pinnable with --set, never searched.
+    accepted: tuple[str, ...] = ()
     # A family file's (studies.files): its model builder and data loader, where it is, its sha256.
     builder: Callable[..., Any] | None = None
     loader: Callable[[dict[str, Any]], Any] | None = None

@@ -170,9 +170,38 @@ def test_hour_weight_weighs_the_hour_loss_beside_the_minutes(config: dict, hour:
 
 
 @pytest.mark.parametrize("config", [{"head": "regression"}, {"head": "classification", "classes": 12}, {"head": "periodic", "pairs": 1}])
-def test_hour_weight_is_refused_where_there_is_no_minute_output_to_weigh_it_against(config: dict) -> None:
+def test_heads_with_one_output_ignore_the_hour_weight(config: dict) -> None:
+    # Like pairs or classes, the key belongs to some heads: a pinned weight in a search whose head
+    # is searched applies to the trials that have an hour and a minute output, and fails no other.
     from models.clock_heads import head_from_config
 
-    with pytest.raises(ValueError, match="hour_weight"):
-        head_from_config({**config, "hour_weight": 2.0})
-    head_from_config({**config, "hour_weight": 1.0})  # the neutral weight is fine anywhere
+    assert head_from_config({**config, "hour_weight": 2.0}).loss_weights() is None
+
+
+def test_a_model_trained_with_an_hour_weight_saves_and_loads_with_it(tmp_path) -> None:
+    from models.clock import build_clock_model
+    from models.clock_heads import head_from_config
+    from studies.clock import CLOCK_REFERENCE
+
+    config = {**CLOCK_REFERENCE, "head": "periodic", "pairs": 2, "hour_weight": 4.0, "input_size": 24,
+              "conv_blocks": 2, "filters": 4, "dense_units": 8}
+    keras.utils.set_random_seed(0)
+    head = head_from_config(config)
+    model = build_clock_model(config, head)
+    photos = np.random.default_rng(0).integers(0, 256, (8, 24, 24), dtype=np.uint8)
+    targets = head.encode(np.arange(8) * 90)
+    before = model.evaluate(photos, targets, verbose=0, return_dict=True)
+    model.save(tmp_path / "model.keras")
+    after = keras.models.load_model(tmp_path / "model.keras").evaluate(photos, targets, verbose=0, return_dict=True)
+    assert after["loss"] == pytest.approx(before["loss"], rel=1e-5)
+    assert after["loss"] == pytest.approx(4 * after["hour_angle_loss"] + after["minute_angle_loss"], rel=1e-4)
+
+
+def test_the_clock_family_takes_an_hour_weight_pin_and_refuses_a_bad_one() -> None:
+    from search.errors import UserError
+    from search.pins import check_pins
+    from studies.clock import CLOCK
+
+    check_pins(CLOCK, {"hour_weight": 3.0})  # accepted beyond the searched space
+    with pytest.raises(UserError, match="hour_weight"):
+        check_pins(CLOCK, {"hour_weight": 0})
