@@ -22,7 +22,8 @@ from studies._family import StudyFamily
 # - input size: 40-75 px. 40 px learned most per CPU-second (12 s an epoch with 16 filters against
 #   82 s for a 32-filter backbone at 64 px); 64 and 75 px were the GPU runs' sizes; an epoch at 150
 #   or 100 px costs about 5.5x or 2.4x one at 64 px, and no run measured them better. The seed's
-#   48 px: over a 25-minute trial, 1.2x the cost an epoch, 2.2 min less test error than 40 px.
+#   48 px: over a 25-minute trial, 1.2x the cost an epoch, 2.2 min less test error than 40 px
+#   (one paired run, one training seed).
 # - filters: 16-64, with 24 (16 epochs at 40 px with a warm-up epoch: 24 filters ended at 36-47
 #   min validation error in 9 of 10 runs, 16 filters at 44-53 in 9 of 10; 1.9x the time an epoch).
 # - optimizer: the Adam family at 3e-4..4e-3 (Adam at 1e-3 and 3e-3 learned in every run; at 5e-3
@@ -127,7 +128,7 @@ CLOCK_REFERENCE_PARAMS: dict[str, Any] = {k: v for k, v in CLOCK_REFERENCE.items
 # Adam 3e-3, the head and rate that did best on the GPU loans of issue 4; the recipe's other
 # choices are the best of the 53 runs of the demo recipe on issue 12's loan (BENCHMARKS.md,
 # "Which clock runs leave chance"), except the input size: over a whole 25-minute trial on one
-# of two busy cores, 48 px read 12.3 min test mean (37 epochs of 41 s) where 40 px read 14.5 (45
+# of two busy cores (one training seed), 48 px read 12.3 min test mean (37 epochs of 41 s) where 40 px read 14.5 (45
 # epochs of 34 s), ahead at equal time from its epoch 15 on (BENCHMARKS.md, "The hour hand").
 CLOCK_TWO_HANDS_PARAMS: dict[str, Any] = {
     **{k: v for k, v in CLOCK_REFERENCE_PARAMS.items() if k != "minute_head"},

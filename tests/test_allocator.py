@@ -2,9 +2,9 @@
 
 Without it every step's buffers go back to malloc and from there to the kernel, and a 2-core VM
 paid 1.4-1.7x the time a clock epoch (BENCHMARKS.md, "The CPU allocator"). Only the pooling
-allocator keeps statistics, so ``get_memory_info`` tells which one a process runs (TensorFlow 2.x
-raises ValueError for the CPU under malloc; should a release give CPU statistics there too, the
-"malloc" case fails and says so).
+allocator counts the bytes it holds, so ``get_memory_info`` tells which one a process runs: under
+malloc TensorFlow 2.x raises ValueError for the CPU on some machines and reports a peak of 0 on
+others (both seen with the pinned release), and the pooling allocator reports the bytes it holds.
 """
 
 from __future__ import annotations
@@ -44,6 +44,6 @@ def _allocator(setting: str | None) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize(("setting", "expected"), [(None, "pooled"), ("false", "malloc")])
+@pytest.mark.parametrize(("setting", "expected"), [(None, {"pooled"}), ("false", {"malloc", "empty"})])
 def test_the_cli_gives_tensorflow_its_pooling_allocator_unless_the_user_says_otherwise(setting, expected) -> None:
-    assert _allocator(setting) == expected
+    assert _allocator(setting) in expected
