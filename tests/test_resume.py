@@ -131,7 +131,9 @@ def test_a_trial_stopped_by_timeout_continues_in_the_next_launch(clock_dir: Path
     (capped there by --trial-timeout, which a continued trial may change) and scores every epoch."""
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     long = [*[p for p in TINY_CLOCK if not p.startswith("epochs=")], "epochs=1000", f"data_dir={clock_dir}"]
-    first = cli("launch", "clock", "--workers", "1", "--trials", "1", "--timeout", "60", "--storage", url, *pins(*long))
+    # --pruner none: a tiny network still at chance after 12 of its one-second epochs would be
+    # pruned (the family's at_chance), which ended this test once before the time limit it tests
+    first = cli("launch", "clock", "--workers", "1", "--trials", "1", "--timeout", "60", "--pruner", "none", "--storage", url, *pins(*long))
     assert first.returncode == 0, first.stdout + first.stderr
     assert "time limit of 60 s reached" in first.stdout + first.stderr
     study = optuna.load_study(study_name="clock", storage=url)
