@@ -128,8 +128,9 @@ CLOCK_REFERENCE_PARAMS: dict[str, Any] = {k: v for k, v in CLOCK_REFERENCE.items
 # Adam 3e-3, the head and rate that did best on the GPU loans of issue 4; the recipe's other
 # choices are the best of the 53 runs of the demo recipe on issue 12's loan (BENCHMARKS.md,
 # "Which clock runs leave chance"), except the input size: over a whole 25-minute trial on one
-# of two busy cores (one training seed), 48 px read 12.3 min test mean (37 epochs of 41 s) where 40 px read 14.5 (45
-# epochs of 34 s), ahead at equal time from its epoch 15 on (BENCHMARKS.md, "The hour hand").
+# of two busy cores (one training seed), 48 px read 12.3 min test mean (37 epochs of 41 s) where
+# 40 px read 14.5 (45 epochs of 34 s), ahead at equal time from its epoch 15 on (BENCHMARKS.md,
+# "The hour hand").
 CLOCK_TWO_HANDS_PARAMS: dict[str, Any] = {
     **{k: v for k, v in CLOCK_REFERENCE_PARAMS.items() if k != "minute_head"},
     "head": "periodic",
