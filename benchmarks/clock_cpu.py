@@ -67,7 +67,6 @@ def main() -> int:
         "test_mean": round(test["test_mean"], 1), "test_median": round(test["test_median"], 1),
         "test_within_10": round(test["test_within_10"], 3),
         "hour_off_share": round(float(hour_off.mean()), 3), "hour_off_minutes": round(float(error[hour_off].sum() / len(error)), 1),
-        # 60 when the short hand alone is misread; 62.7-65 when the dial's turn is misjudged by 16-30 degrees
         "hour_off_median_error": round(float(np.median(error[hour_off])), 1) if hour_off.any() else None,
         "epoch_seconds": round(record.seconds / max(len(record.val_errors), 1), 1), "wall_seconds": round(time.perf_counter() - start, 1),
     }

@@ -40,6 +40,10 @@ def test_error_summary() -> None:
 
 keras = pytest.importorskip("keras")
 from models.clock_heads import CLASS_COUNTS, MINUTE_HEADS, head_from_config, reconcile  # noqa: E402
+from studies.clock import CLOCK_REFERENCE  # noqa: E402
+
+# The reference's recipe shrunk to a network that builds and evaluates in a moment (24 px photos).
+TINY_NETWORK = {**CLOCK_REFERENCE, "input_size": 24, "conv_blocks": 2, "filters": 4, "dense_units": 8}
 
 HEAD_CONFIGS = (
     [{"head": "regression", "regression_loss": loss} for loss in ("mse", "circular")]
@@ -128,10 +132,8 @@ def test_a_photo_turned_by_a_quarter_reads_the_same_time_when_read_four_ways(hea
     # (or half turn) and averaging makes the reading itself ignore the turn, whatever the weights.
     from models.clock import build_clock_model
     from models.clock_heads import head_from_config, read_clocks
-    from studies.clock import CLOCK_REFERENCE
 
-    config = {**CLOCK_REFERENCE, "head": head, "pairs": 2, "classes": 72, "input_size": 24, "conv_blocks": 2,
-              "filters": 4, "dense_units": 8}
+    config = {**TINY_NETWORK, "head": head, "pairs": 2, "classes": 72}
     keras.utils.set_random_seed(0)
     clock_head = head_from_config(config)
     model = build_clock_model(config, clock_head)
@@ -151,10 +153,7 @@ def test_hour_weight_weighs_the_hour_loss_beside_the_minutes(config: dict, hour:
     # A short hand read 15 degrees off costs an hour; a minute hand read 15 degrees off costs 2.5
     # minutes. hour_weight lets the loss say so: the total is weight x hour loss + minute loss.
     from models.clock import build_clock_model
-    from models.clock_heads import head_from_config
-    from studies.clock import CLOCK_REFERENCE
-
-    base = {**CLOCK_REFERENCE, **config, "input_size": 24, "conv_blocks": 2, "filters": 4, "dense_units": 8}
+    base = {**TINY_NETWORK, **config}
     photos = np.random.default_rng(0).integers(0, 256, (8, 24, 24), dtype=np.uint8)
     minutes = np.arange(8) * 90
     losses = {}
@@ -173,18 +172,13 @@ def test_hour_weight_weighs_the_hour_loss_beside_the_minutes(config: dict, hour:
 def test_heads_with_one_output_ignore_the_hour_weight(config: dict) -> None:
     # Like pairs or classes, the key belongs to some heads: a pinned weight in a search whose head
     # is searched applies to the trials that have an hour and a minute output, and fails no other.
-    from models.clock_heads import head_from_config
-
     assert head_from_config({**config, "hour_weight": 2.0}).loss_weights() is None
 
 
 def test_a_model_trained_with_an_hour_weight_saves_and_loads_with_it(tmp_path) -> None:
     from models.clock import build_clock_model
-    from models.clock_heads import head_from_config
-    from studies.clock import CLOCK_REFERENCE
 
-    config = {**CLOCK_REFERENCE, "head": "periodic", "pairs": 2, "hour_weight": 4.0, "input_size": 24,
-              "conv_blocks": 2, "filters": 4, "dense_units": 8}
+    config = {**TINY_NETWORK, "head": "periodic", "pairs": 2, "hour_weight": 4.0}
     keras.utils.set_random_seed(0)
     head = head_from_config(config)
     model = build_clock_model(config, head)
