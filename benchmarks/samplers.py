@@ -34,8 +34,8 @@ def start(family: str, sampler: str, seed: int, trials: int, pins: list[str], co
         "--workers", "1", "--trials", str(trials), "--sampler", sampler, "--sampler-seed", str(seed),
         "--pruner", "none", *itertools.chain.from_iterable(("--set", pin) for pin in pins),
     ]  # fmt: skip
-    log = open(folder / f"{sampler}-{seed}.log", "w")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with open(folder / f"{sampler}-{seed}.log", "w") as log:  # the child keeps its own copy
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def best_so_far(folder: Path, sampler: str, seed: int) -> list[float]:
@@ -72,15 +72,20 @@ def main() -> None:
             if code != 0:  # a run that stopped early (say, on failing configs) counts with the trials it has
                 print(f"{sampler} seed {seed} exited {code}; see {folder}/{sampler}-{seed}.log", flush=True)
             curve = best_so_far(folder, sampler, seed)
+            if not curve:
+                print(f"{sampler} seed {seed}: no trial finished; left out of the table", flush=True)
+                continue
             curves[sampler].append(curve)
             with args.out.open("a") as f:
                 f.write(json.dumps({"family": args.family, "sampler": sampler, "seed": seed, "pins": args.pins, "best_so_far": curve}) + "\n")
             print(f"{sampler:>7} seed {seed}: best {curve[-1]:.4f} after {len(curve)} trials ({time.monotonic() - began:.0f} s)", flush=True)
-    marks = [m for m in (5, 10, 20, 30, 50, 100) if m < args.trials] + [args.trials]
+    marks = [m for m in (5, 10, 15, 20, 30, 50, 100) if m < args.trials] + [args.trials]
     print(f"\nmedian over seeds {args.seeds} of the best validation error after n trials (trial 0 is the reference)")
     print("| sampler | " + " | ".join(f"n={m}" for m in marks) + " |")
     print("|---|" + "---:|" * len(marks))
     for sampler, runs_of in curves.items():
+        if not runs_of:
+            continue
         cells = [statistics.median(c[min(m, len(c)) - 1] for c in runs_of) for m in marks]
         print(f"| {sampler} | " + " | ".join(f"{v:.4f}" for v in cells) + " |")
 
