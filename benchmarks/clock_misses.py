@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasets._draw import _apply, hand_angles, sample_camera
+from datasets._draw import HOUR_HAND, _apply, hand_angles, sample_camera
 from datasets.clock import load_clock_files, test_split
 from datasets.synth import ClockStyle, image_rng
 
@@ -30,8 +30,8 @@ HOUR_OFF = (50.0, 70.0)  # minutes off that read as "an hour off", the trials' o
 
 def apparent_angle(front: np.ndarray, degrees: float) -> float:
     """Degrees clockwise from the photo's 12 o'clock at which a hand at ``degrees`` on the dial appears."""
-    a = math.radians(degrees)
-    centre, twelve, tip = _apply(front, np.array([[0.0, 0.0], [0.0, -0.5], [0.5 * math.sin(a), -0.5 * math.cos(a)]]))
+    a, reach = math.radians(degrees), HOUR_HAND[0]  # at the hour hand's tip
+    centre, twelve, tip = _apply(front, np.array([[0.0, 0.0], [0.0, -reach], [reach * math.sin(a), -reach * math.cos(a)]]))
     w, v = twelve - centre, tip - centre
     return math.degrees(math.atan2(w[0] * v[1] - w[1] * v[0], w @ v)) % 360
 

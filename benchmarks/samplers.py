@@ -4,7 +4,7 @@ Each run is ``python -m search launch FAMILY --workers 1 --trials N --sampler S 
 on a fresh SQLite file, as a user would start it (the reference network is its trial 0, as in
 every study); two runs at a time, one per core (``taskset``), so a round compares samplers side
 by side on the same machine. It prints, per sampler, the median over seeds of the best
-validation error after 5, 10, 20, ... trials, and appends one JSON line per run to ``--out``::
+validation error after 5, 10, 15, 20, ... trials, and appends one JSON line per run to ``--out``::
 
     .venv/bin/python benchmarks/samplers.py fashion-mlp --trials 30 --seeds 0 1 2 \\
         --set epochs=2 --set train_limit=6000
