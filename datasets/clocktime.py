@@ -47,6 +47,13 @@ def common_sense_error(true_minutes: np.ndarray, predicted_minutes: np.ndarray) 
     return np.minimum(diff, MINUTES - diff)
 
 
+def minute_hand_error(true_minutes: np.ndarray, predicted_minutes: np.ndarray) -> np.ndarray:
+    """Element-wise distance of the minute readings on the 60-minute circle, in [0, 30]: what the
+    long hand alone says, whatever the hour. A reader that guesses has a mean of 15."""
+    diff = np.abs(np.asarray(true_minutes, dtype=np.float64) - np.asarray(predicted_minutes, dtype=np.float64)) % 60
+    return np.minimum(diff, 60 - diff)
+
+
 def error_summary(errors: np.ndarray) -> dict[str, float]:
     """The numbers a clock trial stores: mean, median, 90th percentile, share within 1/5/10 min, and
     the share read about an hour off (50 to 70 min: the short hand misread, the long one right)."""

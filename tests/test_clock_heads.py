@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datasets.clocktime import MINUTES, common_sense_error, error_summary, split_minutes, to_minutes
+from datasets.clocktime import MINUTES, common_sense_error, error_summary, minute_hand_error, split_minutes, to_minutes
 
 ALL_TIMES = np.arange(MINUTES)
 
@@ -36,6 +36,16 @@ def test_error_summary() -> None:
     summary = error_summary(np.array([0, 1, 4, 9, 100]))
     assert summary["mean"] == pytest.approx(22.8) and summary["median"] == 4
     assert summary["within_1"] == 0.4 and summary["within_5"] == 0.6 and summary["within_10"] == 0.8
+
+
+
+def test_the_minute_hand_error_ignores_the_hour_and_a_guess_scores_15() -> None:
+    # 3:10 read as 4:12 is an hour off but its long hand is 2 minutes off; 11:58 as 0:03, 5.
+    true, read = to_minutes(np.array([3, 11]), np.array([10, 58])), to_minutes(np.array([4, 0]), np.array([12, 3]))
+    np.testing.assert_allclose(minute_hand_error(true, read), [2, 5])
+    rng = np.random.default_rng(0)
+    guess = minute_hand_error(rng.integers(0, MINUTES, 100_000), rng.integers(0, MINUTES, 100_000))
+    assert guess.max() <= 30 and guess.mean() == pytest.approx(15, abs=0.2)
 
 
 keras = pytest.importorskip("keras")

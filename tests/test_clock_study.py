@@ -83,6 +83,7 @@ def test_clock_worker_records_the_error_summary(clock_dir: Path, storage: str) -
     for key in ("val_mean", "val_median", "val_p90", "test_mean", "test_median", "test_p90",
                 "test_within_1", "test_within_5", "test_within_10", "train_seconds"):
         assert key in attrs, key
+    assert 0 <= attrs["val_minute_mean"] <= 30 and 0 <= attrs["test_minute_mean"] <= 30  # the long hand alone
     assert attrs["config"]["head"] == "multi" and attrs["config"]["input_size"] == 32
 
 

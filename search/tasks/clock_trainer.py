@@ -11,11 +11,19 @@ import keras
 import numpy as np
 
 from datasets.augment import transforms_of
-from datasets.clocktime import common_sense_error, error_summary
+from datasets.clocktime import common_sense_error, error_summary, minute_hand_error
 from models import check_config
 from models.clock import build_clock_model
 from models.clock_heads import head_from_config, read_clocks, turns_of
 from search.training import Trainer
+
+
+def summary_of(true: np.ndarray, minutes: np.ndarray) -> dict[str, float]:
+    """The error summary a clock trial stores, with the minute hand's own mean error (the long
+    hand alone, whatever the hour: 15 for a guess)."""
+    summary = error_summary(common_sense_error(true, minutes))
+    summary["minute_mean"] = float(minute_hand_error(true, minutes).mean())
+    return summary
 
 
 class ClockValidation(keras.callbacks.Callback):
@@ -32,7 +40,7 @@ class ClockValidation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         s = self.trainer.splits
-        self.summaries.append(error_summary(common_sense_error(s.y_val, self.trainer.predict_minutes(s.x_val))))
+        self.summaries.append(summary_of(s.y_val, self.trainer.predict_minutes(s.x_val)))
         if logs is not None:
             logs["val_error"] = self.summaries[-1]["mean"]
 
@@ -77,5 +85,5 @@ class ClockTrainer(Trainer):
     def evaluate_test(self) -> dict[str, float]:
         s = self.splits
         self.test_minutes = self.predict_minutes(s.x_test)
-        summary = error_summary(common_sense_error(s.y_test, self.test_minutes))
+        summary = summary_of(s.y_test, self.test_minutes)
         return {f"test_{k}": v for k, v in summary.items()}
