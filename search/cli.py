@@ -63,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", help="study family, see `studies`")
     p.add_argument("--workers", type=int, default=2, help="worker processes on this machine (0: only create the study)")
     p.add_argument("--trials", type=int, default=20, help="finished trials (complete + pruned) the study should reach")
-    p.add_argument("--timeout", type=float, default=None, help="stop the workers after this many seconds")
+    p.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS",
+        help="end the search by then: no trial starts in its last minute (or tenth), running trials end before an epoch "
+        "that would cross it, scored by their best epoch; a worker still busy 30 s later is stopped (its trial queued again)",
+    )
     p.add_argument("--study-name", default=None, help="study name (default: the family name)")
     p.add_argument("--pruner", default=None, choices=("median", "hyperband", "none"), help="pruner of a new study (default: the family's)")
     p.add_argument("--sampler", default=None, choices=SAMPLERS, help="sampler of a new study (default: tpe; gp needs PyTorch)")
@@ -98,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, required=True, help="finished trials the study should reach")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for TensorFlow (default: all)")
     p.add_argument("--index", type=int, default=0, help="this worker's number: it samples with the study's sampler seed plus this")
+    p.add_argument(
+        "--until", type=float, default=None, metavar="UNIX_TIME",
+        help="the search's deadline (launch --timeout sets it): no trial starts in its last minute (or tenth), and training ends before an epoch that would cross it",
+    )
     p.add_argument("--check", action="store_true", help="only check that this machine can run the study's workers (code, storage, data), then exit")
     p.add_argument("--expect-data", default=None, metavar="FINGERPRINT", help="with --check: the data fingerprint the launch saw (sha256:...)")
     _storage_arg(p)
@@ -306,7 +314,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print(check_worker(_url(args), args.study, pins, args.expect_data))
         return 0
     try:
-        ran = run_worker(_url(args), args.study, args.trials, pins, args.threads, args.index)
+        ran = run_worker(_url(args), args.study, args.trials, pins, args.threads, args.index, args.until)
     except RepeatedFailure as exc:
         print(f"clockwork: error: {exc}", file=sys.stderr)
         return RepeatedFailure.exit_code

@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from search.cluster import WORKER_STOPPED, Cluster
+from search.worker import LAST_START_SECONDS
 from search.study import best_trial, error_of, finished_count, objectives_of, open_study, pareto_front, state_counts
 from search.tasks import Task, task_of_study
 from storage import Location, attrs
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
 STOP_GRACE_SECONDS = 60
+DEADLINE_GRACE_SECONDS = 30  # after --timeout, for workers to finish on their own before SIGTERM
 WORKER_REPEATED_FAILURE = 3  # a worker's exit code when the study's last trials failed alike (search.worker.RepeatedFailure)
 PROC_GPUS = Path("/proc/driver/nvidia/gpus")
 MAX_REPLACEMENTS = 3  # times the worker count: lost workers replaced on a cluster before a launch stops replacing
@@ -83,12 +85,16 @@ def assign_gpus(workers: int, gpus: list[str]) -> list[str | None]:
     return [gpus[i % len(gpus)] for i in range(workers)]
 
 
-def worker_command(url: str, study: str, trials: int, threads: int, pin_args: list[str], index: int = 0) -> list[str]:
+def worker_command(
+    url: str, study: str, trials: int, threads: int, pin_args: list[str], index: int = 0, until: float | None = None
+) -> list[str]:
     cmd = [
         # The package this runs from: search in a checkout, clockwork.search when installed.
         sys.executable, "-m", __package__, "worker", study, "--storage", url, "--trials", str(trials),
         "--threads", str(threads), "--index", str(index),
     ]
+    if until is not None:
+        cmd += ["--until", f"{until:.3f}"]
     for item in pin_args:
         cmd += ["--set", item]
     return cmd
@@ -107,12 +113,16 @@ def run_launch(
 ) -> int:
     """Run ``workers`` processes until the study has ``trials`` finished trials; return an exit code.
 
-    With ``timeout`` (seconds) the workers are stopped when it runs out, as on Ctrl-C: their
-    running trials end FAIL and do not count, and a later launch resumes the study. With
+    With ``timeout`` (seconds) the search ends by then: the workers start no trial in its last
+    minute (its last tenth, if shorter), and a running trial ends its training before an epoch that would cross it, tested and
+    scored by its best epoch. A worker still running ``DEADLINE_GRACE_SECONDS`` later (a trial in
+    an epoch longer than what was left) is stopped as on Ctrl-C: its running trial ends FAIL,
+    queued again, and a later launch resumes it. With
     ``cluster`` the workers run on a Ray cluster (search.cluster), each node checked first against
     the launch's ``data`` fingerprint.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
+    until = time.time() + timeout if timeout else None  # the workers' deadline, in wall-clock seconds
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     procs: list[tuple[Any, Path]] = []
     if cluster is not None:
@@ -124,7 +134,7 @@ def run_launch(
         else:
             worker_url = where.url
         # Each actor runs its node's Python on the same module: the command less `python -m PACKAGE`.
-        argv = [worker_command(worker_url, study_name, trials, threads, pin_args, i)[3:] for i in range(workers)]
+        argv = [worker_command(worker_url, study_name, trials, threads, pin_args, i, until)[3:] for i in range(workers)]
         started = cluster.start(argv, check_command(worker_url, study_name, pin_args, data)[3:], log_dir, env)
         procs = [(w, w.log_path) for w in started]
         nodes = sorted({f"{w.info.get('node', '?')[:8]} at {w.info.get('ip', '?')}" for w in started})
@@ -141,7 +151,7 @@ def run_launch(
             worker_env = {**os.environ, **env} if gpus[i] is None else {**os.environ, **env, "CUDA_VISIBLE_DEVICES": gpus[i]}
             with open(path, "w") as out:
                 proc = subprocess.Popen(
-                    worker_command(where.url, study_name, trials, threads, pin_args, i),
+                    worker_command(where.url, study_name, trials, threads, pin_args, i, until),
                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=worker_env,
                 )
             procs.append((proc, path))
@@ -153,7 +163,7 @@ def run_launch(
     task = task_of_study(study)
     stopping = timed_out = False
     repeated: str | None = None  # the error every recent trial failed with, once a worker saw it
-    deadline = time.monotonic() + timeout if timeout else None
+    deadline = time.monotonic() + timeout + DEADLINE_GRACE_SECONDS if timeout else None
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -163,7 +173,7 @@ def run_launch(
     try:
         while True:
             if cluster is not None:  # first: a lost worker is replaced even when it was the last one running
-                procs = _tend_cluster(cluster, procs, study, bar, worker_url, study_name, trials, pin_args, data, env)
+                procs = _tend_cluster(cluster, procs, study, bar, worker_url, study_name, trials, pin_args, data, env, until)
             if not any(p.poll() is None for p, _ in procs):
                 break
             if not where.heartbeats:
@@ -183,7 +193,7 @@ def run_launch(
         if repeated is not None:
             reason = "the config fails every trial"
         else:
-            reason = f"time limit of {timeout:g} s reached" if timed_out else "interrupted"
+            reason = f"time limit of {timeout:g} s passed {DEADLINE_GRACE_SECONDS} s ago" if timed_out else "interrupted"
         bar.write(f"{reason}: asking workers to end their running trials")
         for proc, _ in procs:
             if proc.poll() is None:
@@ -218,6 +228,8 @@ def run_launch(
         stopping = True
     if stopping:
         print(f"stopped; launch again to resume study {study_name} (finished trials count toward --trials)")
+    elif until is not None and time.time() >= until - min(LAST_START_SECONDS, timeout / 10) and finished_count(state_counts(study)) < trials:
+        print(f"time limit of {timeout:g} s reached: the workers ended their trials by it; launch again to run more trials")
 
     for i, code, path in failed:
         if not stopping:
@@ -248,7 +260,7 @@ def _owner(proc: Any) -> str | None:
 
 def _tend_cluster(
     cluster: Cluster, procs: list[tuple[Any, Path]], study: Any, bar: tqdm, url: str, study_name: str,
-    trials: int, pin_args: list[str], data: str | None, env: dict[str, str],
+    trials: int, pin_args: list[str], data: str | None, env: dict[str, str], until: float | None = None,
 ) -> list[tuple[Any, Path]]:
     """Copy the workers' logs to the head; put a lost worker's trial back in the queue and place a
     replacement on a live node; let a replacement still waiting for a node go once the others are done."""
@@ -271,7 +283,7 @@ def _tend_cluster(
             bar.write(f"{line}; placing a replacement")
             # A fresh index: the replacement samples with a seed of its own, not the lost worker's again.
             index = len(procs) + cluster.replaced
-            argv = worker_command(url, study_name, trials, cluster.threads, pin_args, index)[3:]
+            argv = worker_command(url, study_name, trials, cluster.threads, pin_args, index, until)[3:]
             check = check_command(url, study_name, pin_args, data)[3:]
             proc = cluster.replace(proc, argv, check, env)
         if proc.poll() == 2 and getattr(proc, "error", None):

@@ -54,6 +54,7 @@ class Objective:
         self.versions = versions
         self.data = DataCache(task)
         self.last_failure: str | None = None
+        self.until: float | None = None  # when a trial's training must be over (time.time()): no epoch crosses it
 
     def configure(self, trial: optuna.Trial) -> dict[str, Any]:
         """The trial's whole config: the family's space asked through the pins."""
@@ -108,7 +109,7 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
             log.info("trial %d: resumed after epoch %d of %s", trial.number, done, checkpoint.folder)
         log.info("trial %d: %s", trial.number, config)
         pruning = [KerasPruningCallback(trial, "val_error")] if objective.prunes else []  # Optuna's pruners judge one objective
-        trainer.fit(pruning, restore_best=best, checkpoint=checkpoint)
+        trainer.fit(pruning, restore_best=best, checkpoint=checkpoint, until=objective.until)
     except optuna.TrialPruned:
         checkpoint.remove()
         _record(task, trial, trainer, best=best)

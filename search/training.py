@@ -117,20 +117,31 @@ class SaveCheckpoint(keras.callbacks.Callback):
 
 
 class TimeLimit(keras.callbacks.Callback):
-    """Ends training after the first epoch that finishes past ``seconds`` (a trial's time limit)."""
+    """Ends training after the first epoch that finishes past ``seconds`` from the start of this
+    fit (a trial's time limit), or, with ``until`` (``time.time()`` seconds), before an epoch that
+    would finish past it at the slowest pace so far (the search's deadline, which no epoch crosses)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, until: float | None = None) -> None:
         super().__init__()
-        self.seconds = seconds
+        self.seconds, self.until = seconds, until
         self.hit = False
-        self._start = 0.0
+        self.deadline_hit = False
+        self._start = self._epoch_start = self._longest = 0.0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
 
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if time.perf_counter() - self._start >= self.seconds:
+        now = time.perf_counter()
+        self._longest = max(self._longest, now - self._epoch_start)
+        if self.seconds and now - self._start >= self.seconds:
             self.hit = True
+        if self.until is not None and time.time() + self._longest > self.until:
+            self.hit = self.deadline_hit = True
+        if self.hit:
             self.model.stop_training = True
 
 
@@ -173,12 +184,17 @@ def cosine_rate(base: float, epoch: int, epochs: int, warmup: int = 0) -> float:
 
 
 def schedule_callbacks(
-    config: dict[str, Any], replay: Sequence[float] | None = None, seconds: float | None = None, pace: float | None = None
+    config: dict[str, Any],
+    replay: Sequence[float] | None = None,
+    seconds: float | None = None,
+    pace: float | None = None,
+    until: float | None = None,
 ) -> tuple[list, list]:
     """(callbacks that set the rate at an epoch's start, callbacks that react to its validation).
 
-    ``seconds``: the time limit this fit runs under, which a cosine schedule fits itself into;
-    ``pace``: seconds an epoch took before this fit (a resumed trial), its first estimate.
+    ``seconds`` and ``until``: the time limit and the deadline this fit runs under (as
+    :class:`TimeLimit` takes them), which a cosine schedule fits itself into; ``pace``: seconds an
+    epoch took before this fit (a resumed trial), its first estimate.
     """
     if replay:
         rates = [float(r) for r in replay]
@@ -187,7 +203,7 @@ def schedule_callbacks(
     kind = config.get("lr_schedule", "constant")
     warmup = int(config.get("warmup_epochs", 0))
     if kind == "cosine":
-        return [Cosine(base, epochs, warmup, seconds, pace)], []
+        return [Cosine(base, epochs, warmup, seconds, pace, until)], []
     # constant and plateau: the same linear warm-up, then the base rate (which a plateau lowers)
     start = [WarmUp(base, warmup)] if warmup else []
     if kind == "plateau":
@@ -204,19 +220,29 @@ class Cosine(keras.callbacks.Callback):
     annealed, where a schedule counted in epochs alone would be cut off at a high rate.
 
     The limit counts as :class:`TimeLimit` counts it: from the start of this fit, and training
-    ends after the first epoch that finishes past it, so ``ceil(seconds / pace)`` epochs run. A
-    resumed trial's first epoch takes its pace from the epochs before the resume (``pace``).
+    ends after the first epoch that finishes past it, so ``ceil(seconds / pace)`` epochs run; no
+    epoch crosses a deadline (``until``, in ``time.time()`` seconds), so ``floor(left / pace)``
+    run in the ``left`` seconds before it. A resumed
+    trial's first epoch takes its pace from the epochs before the resume (``pace``).
     """
 
     def __init__(
-        self, base: float, epochs: int, warmup: int = 0, seconds: float | None = None, pace: float | None = None
+        self,
+        base: float,
+        epochs: int,
+        warmup: int = 0,
+        seconds: float | None = None,
+        pace: float | None = None,
+        until: float | None = None,
     ) -> None:
         super().__init__()
         self.base, self.epochs, self.warmup, self.seconds, self.pace = base, epochs, warmup, seconds, pace
-        self._start, self._first = 0.0, None
+        self.until = until
+        self._start, self._first, self._left = 0.0, None, None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._start, self._first = time.perf_counter(), None
+        self._left = max(0.0, self.until - time.time()) if self.until is not None else None
 
     def length(self, epoch: int) -> int:
         """The epochs the schedule spans, as judged at the start of 0-based ``epoch``."""
@@ -224,9 +250,12 @@ class Cosine(keras.callbacks.Callback):
             self._first = epoch  # a resumed trial starts past 0
         done = epoch - self._first
         pace = (time.perf_counter() - self._start) / done if done else self.pace
-        if not self.seconds or not pace:
-            return self.epochs
-        return max(epoch + 1, min(self.epochs, self._first + math.ceil(self.seconds / pace)))
+        fit = self.epochs - self._first
+        if pace and self.seconds:
+            fit = min(fit, math.ceil(self.seconds / pace))
+        if pace and self._left is not None:
+            fit = min(fit, math.floor(self._left / pace))
+        return max(epoch + 1, min(self.epochs, self._first + fit))
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.model.optimizer.learning_rate = cosine_rate(self.base, epoch, self.length(epoch), self.warmup)
@@ -329,6 +358,7 @@ class Trainer:
         restore_best: bool = True,
         replay: Sequence[float] | None = None,
         checkpoint: Any = None,
+        until: float | None = None,
     ) -> None:
         """Fit for ``config['epochs']``; raise FloatingPointError if the loss diverges.
 
@@ -337,7 +367,9 @@ class Trainer:
         fitting ends. Without validation (final retraining) the validation images join the
         training set and the learning rates ``replay`` those the trial recorded. With a
         ``checkpoint`` (search.checkpoints) the state is saved after every epoch, and fitting
-        starts after the epochs the record already holds (a resumed trial).
+        starts after the epochs the record already holds (a resumed trial). ``until`` (wall-clock
+        seconds, ``time.time()``): when training must be over (the search's deadline less the time
+        to test and record the trial); it ends before an epoch that would cross it.
         """
         s = self.splits
         validation, measure = self._validation() if with_validation else (None, [])
@@ -347,9 +379,10 @@ class Trainer:
             x, y = np.concatenate([s.x_train, s.x_val]), np.concatenate([s.y_train, s.y_val])
         # A trial's time limit bounds the search, not `train`, which replays a trial's epochs in full.
         limit = float(self.config.get("trial_timeout") or 0) if with_validation else 0.0
-        self.time_limit = TimeLimit(limit) if limit else None
+        until = until if with_validation else None
+        self.time_limit = TimeLimit(limit, until) if limit or until is not None else None
         pace = self.record.seconds / self.record.epochs if self.record.epochs else None
-        set_rate, react = schedule_callbacks(self.config, replay, limit or None, pace)
+        set_rate, react = schedule_callbacks(self.config, replay, limit or None, pace, until)
         keep = [self.best_weights] if with_validation and restore_best else []
         save = [SaveCheckpoint(checkpoint, self)] if checkpoint is not None else []
         data: dict[str, Any] = {"x": x, "y": self._targets(y), "batch_size": self.config["batch_size"]}

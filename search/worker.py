@@ -53,6 +53,13 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
 MAX_CONSECUTIVE_FAILURES = 5
+# Before the search's deadline (``until``), a trial's training ends this many seconds early, to test
+# and record the trial: the demo's clock trials (40 px) spent 4-14 s outside their epochs (model
+# built, test photos read four ways, artifacts) on a quick day; 64 px and a slow day cost more.
+# And no trial starts in the last LAST_START_SECONDS. Both are at most a tenth of the time the
+# worker had (a search of 12 s still runs trials).
+DEADLINE_RESERVE = 30.0
+LAST_START_SECONDS = 60.0
 
 
 def keras_backend() -> str:
@@ -237,8 +244,12 @@ class Worker:
         interrupts: _Interrupts | None = None,
         threads: int | None = None,
         index: int = 0,
+        until: float | None = None,
     ) -> None:
         self.where = where = parse_location(where)
+        self.until = until
+        span = max(0.0, until - time.time()) if until is not None else 0.0
+        self.last_start = min(LAST_START_SECONDS, span / 10)
         self.study = study = open_study(where, study_name)  # as a worker: a read-only file fails here
         self.interrupts = interrupts or _Interrupts()
         self.optimistic = where.lock == "optimistic"  # no lock reaches the workers: check each trial
@@ -262,6 +273,7 @@ class Worker:
             pins = {**pins, "read_turns": study.user_attrs.get(attrs.READ_TURNS, 1)}
         scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
         self.objective = Objective(task, family, pins, versions(backend), scoring, objectives)
+        self.objective.until = until - min(DEADLINE_RESERVE, span / 10) if until is not None else None
         if task.trains:
             self.objective.data.get(family.full_config(family.reference, pins, seed=0))  # fail fast, and load once
         self.budget = 0
@@ -312,6 +324,9 @@ class Worker:
                 if finished >= trials:
                     log.info("study %s has %d finished trials (budget %d): worker done", name, finished, trials)
                     return ran
+                if self.until is not None and time.time() > self.until - self.last_start:
+                    log.info("the search's time is up (%d s left): worker done, no new trial", max(0, self.until - time.time()))
+                    return ran
                 if counts["WAITING"] == 0 and finished + pending >= trials:
                     self._lock.close()
                     # Running trials hold the rest of the budget; one may still fail and free a slot.
@@ -349,9 +364,17 @@ class Worker:
 
 
 def run_worker(
-    url: str | Location, study_name: str, trials: int, pins: dict[str, Any], threads: int | None = None, index: int = 0
+    url: str | Location,
+    study_name: str,
+    trials: int,
+    pins: dict[str, Any],
+    threads: int | None = None,
+    index: int = 0,
+    until: float | None = None,
 ) -> int:
-    """Run one worker until ``study_name`` has ``trials`` finished trials.
+    """Run one worker until ``study_name`` has ``trials`` finished trials, or until ``until``
+    (``time.time()`` seconds): then no trial starts, and a running one ends its training before an
+    epoch that would cross it, scored by its best epoch.
 
     SIGTERM ends the running trial as FAIL (Optuna records it) and stops the worker.
     """
@@ -362,7 +385,7 @@ def run_worker(
     try:
         interrupts.in_trial = True  # until the first trial, a signal stops loading at once
         try:
-            worker = Worker(url, study_name, pins, interrupts, threads, index)
+            worker = Worker(url, study_name, pins, interrupts, threads, index, until)
         finally:
             interrupts.in_trial = False
         return worker.run(trials)

@@ -169,3 +169,43 @@ def test_a_trial_past_its_time_limit_ends_scored_by_its_best_epoch(storage: str,
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert trial.user_attrs["epochs"] == 1 and trial.user_attrs["config"]["trial_timeout"] == 0.001
     assert math.isfinite(trial.value)
+
+
+def test_no_epoch_crosses_the_search_deadline_and_the_schedule_anneals_before_it() -> None:
+    # Epochs of a little over 1 s and 5 s to the deadline: the trial ends before the epoch that
+    # would cross it (about 4 epochs), where the time limit alone ends after the one that does.
+    import time
+
+    import keras
+
+    class Slow(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(1.0)
+
+    trainer = ClassifierTrainer({**MLP, "epochs": 100, "lr_schedule": "cosine"}, _noisy_splits(200))
+    until = time.time() + 5.0
+    trainer.fit([Slow()], until=until)
+    rates = trainer.record.learning_rates
+    assert trainer.time_limit.deadline_hit and 2 <= len(rates) <= 5
+    # Over by the deadline, its best weights restored: within less than an epoch (the time limit
+    # alone would have run a whole one past it), a margin for a loaded machine's uneven epochs.
+    assert time.time() < until + 1.0
+    n = len(rates)
+    assert rates[-1] <= cosine_rate(MLP["learning_rate"], n - 1, n + 1) * (1 + 1e-4)
+
+
+def test_launch_timeout_ends_the_search_with_its_trials_scored(storage: str, fashion: Path) -> None:
+    # Trials of 10,000 epochs and 25 s for the search: the running trial ends its training before
+    # the deadline, is tested and scored by its best epoch; no trial is cut, FAIL, or left running.
+    import time
+
+    began = time.monotonic()
+    result = cli("launch", "fashion-mlp", "--workers", "1", "--trials", "5", "--timeout", "25", "--pruner", "none",
+                 "--storage", storage, *pins(*TINY[1:], "epochs=10000"))
+    took = time.monotonic() - began
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "time limit of 25 s reached: the workers ended their trials by it" in result.stdout
+    trials = _study(storage, "fashion-mlp").trials
+    assert trials and {t.state for t in trials} == {optuna.trial.TrialState.COMPLETE}
+    assert all(1 <= t.user_attrs["epochs"] < 10000 and math.isfinite(t.value) and "test_error" in t.user_attrs for t in trials)
+    assert took < 25 + 15  # over by its deadline, not by the launcher's SIGTERM 30 s after it
