@@ -421,6 +421,16 @@ def print_summary(study: Any, task: Task | None = None) -> None:
     reference = [t for t in complete if t.user_attrs.get(attrs.REFERENCE)]
     if reference and reference[0].number != best.number:
         print(f"reference network (trial #{reference[0].number}): validation error {task.format_value(error_of(reference[0]))}")
+    elif not reference:  # pruned: as far as it got
+        cut = [
+            t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+            if t.user_attrs.get(attrs.REFERENCE) and t.user_attrs.get(attrs.VAL_ERROR) is not None
+        ]
+        if cut:
+            print(
+                f"reference network (trial #{cut[0].number}, pruned after {cut[0].user_attrs.get(attrs.EPOCHS)} epochs): "
+                f"validation error {task.format_value(cut[0].user_attrs[attrs.VAL_ERROR])}"
+            )
     for seed in (t for t in complete if t.user_attrs.get(attrs.SEED) and t.number != best.number):
         print(f"seed (trial #{seed.number}): validation error {task.format_value(error_of(seed))}, {task.test_line(seed.user_attrs)}")
     sampled = [t for t in complete if not (t.user_attrs.get(attrs.REFERENCE) or t.user_attrs.get(attrs.SEED))]
