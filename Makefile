@@ -20,7 +20,7 @@ data:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; }
 
 # The main job: a bounded clock search, 2 workers, on the SQLite default (renders the photos first).
-# At least 4 trials, over in 8 min (--timeout: trials still running then end before an epoch that
+# 4 trials, over in about 8 min (--timeout: trials still running then end before an epoch that
 # would cross it, scored by their best epoch) on 2 cores: 40 px photos, a 16-filter backbone,
 # batches of 16; the enqueued trials train for 290 s (the cosine decay spans the epochs that fit),
 # the sampled ones for what is left; each photo is read at its four quarter turns (BENCHMARKS.md,

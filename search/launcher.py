@@ -163,7 +163,8 @@ def run_launch(
     task = task_of_study(study)
     stopping = timed_out = False
     repeated: str | None = None  # the error every recent trial failed with, once a worker saw it
-    deadline = time.monotonic() + timeout + DEADLINE_GRACE_SECONDS if timeout else None
+    # SIGTERM 30 s after the workers' deadline, however long the workers took to start
+    deadline = time.monotonic() + (until - time.time()) + DEADLINE_GRACE_SECONDS if until is not None else None
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -276,7 +277,8 @@ def _tend_cluster(
             where_ = f"node {proc.info['node'][:8]} at {proc.info['ip']}"
             what = f"lost with its actor on {where_} ({proc.lost})" if proc.lost else f"killed by signal {-code} on {where_}"
             line = f"worker {proc.index} was {what}: {ended} running trial(s) ended FAIL and queued again (at most {MAX_RETRY} times a trial)"
-            if finished_count(state_counts(study)) >= trials or cluster.replaced >= MAX_REPLACEMENTS * len(procs):
+            late = until is not None and time.time() > until - LAST_START_SECONDS  # nothing left for it to do
+            if finished_count(state_counts(study)) >= trials or cluster.replaced >= MAX_REPLACEMENTS * len(procs) or late:
                 bar.write(line)
                 out.append((proc, path))
                 continue

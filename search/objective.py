@@ -138,6 +138,9 @@ def _record(task: Task, trial: optuna.Trial, trainer: Trainer, *, best: bool, te
     """What the trial ran, its validation numbers at the scored epoch, and (``test``) its test numbers."""
     record = trainer.record
     trial.set_user_attr(attrs.EPOCHS, record.epochs)
+    limit = trainer.time_limit
+    if limit is not None and limit.hit:
+        trial.set_user_attr(attrs.ENDED_BY, "deadline" if limit.deadline_hit else "trial_timeout")
     trial.set_user_attr(attrs.TRAIN_SECONDS, round(record.seconds, 3))
     trial.set_user_attr(attrs.LEARNING_RATES, record.learning_rates)
     epoch = None

@@ -126,17 +126,15 @@ class TimeLimit(keras.callbacks.Callback):
         self.seconds, self.until = seconds, until
         self.hit = False
         self.deadline_hit = False
-        self._start = self._epoch_start = self._longest = 0.0
+        self._start = self._last = self._longest = 0.0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._epoch_start = time.perf_counter()
+        self._start = self._last = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # An epoch lasts from the end of the one before: every callback and the gap between counted.
         now = time.perf_counter()
-        self._longest = max(self._longest, now - self._epoch_start)
+        self._longest, self._last = max(self._longest, now - self._last), now
         if self.seconds and now - self._start >= self.seconds:
             self.hit = True
         if self.until is not None and time.time() + self._longest > self.until:

@@ -41,6 +41,7 @@ SURPLUS = "budget_surplus"  # a trial created past the budget behind the gRPC pr
 VERSIONS = "versions"
 PARAM_COUNT = "param_count"
 EPOCHS = "epochs"
+ENDED_BY = "ended_by"  # what ended a trial's training early: "trial_timeout" or "deadline" (launch --timeout)
 TRAIN_SECONDS = "train_seconds"
 VAL_ERROR = "val_error"  # the trial's validation error as scored (its best epoch's, see SCORING)
 VAL_ERROR_LAST = "val_error_last"

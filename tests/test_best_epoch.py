@@ -172,8 +172,9 @@ def test_a_trial_past_its_time_limit_ends_scored_by_its_best_epoch(storage: str,
 
 
 def test_no_epoch_crosses_the_search_deadline_and_the_schedule_anneals_before_it() -> None:
-    # Epochs of a little over 1 s and 5 s to the deadline: the trial ends before the epoch that
-    # would cross it (about 4 epochs), where the time limit alone ends after the one that does.
+    # Epochs of a little over 1 s (the sleep counts: an epoch runs from the end of the one before)
+    # and 5 s to the deadline: the trial ends before the epoch that would cross it (about 4
+    # epochs), where the time limit alone ends after the one that does.
     import time
 
     import keras

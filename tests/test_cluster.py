@@ -92,9 +92,9 @@ def test_launch_serves_the_database_to_the_workers_through_a_proxy(cluster: RayT
 def test_timeout_ends_the_cluster_search_by_its_deadline_as_locally(cluster: RayTestCluster, postgres: str, tmp_path: Path) -> None:
     name = f"ray-timeout-{os.getpid()}"
     out = cli("launch", "smoke", "--study-name", name, "--cluster", cluster.address, "--workers", "2", "--trials", "1000",
-              "--timeout", "12", "--storage", postgres, *pins("sleep=1"), cwd=tmp_path, env=HERE, timeout=300)
+              "--timeout", "20", "--storage", postgres, *pins("sleep=1"), cwd=tmp_path, env=HERE, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "time limit of 12 s reached: the workers ended their trials by it" in out.stdout + out.stderr
+    assert "time limit of 20 s reached: the workers ended their trials by it" in out.stdout + out.stderr
     study = _study(postgres, name)
     counts = Counter(t.state for t in study.trials)
     assert 2 <= counts[TrialState.COMPLETE] < 1000 and counts[TrialState.RUNNING] == 0

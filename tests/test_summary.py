@@ -44,3 +44,15 @@ def test_when_every_sampled_trial_was_pruned_the_best_of_them_is_shown(capsys: p
     print_summary(study)
     out = capsys.readouterr().out
     assert "best sampled trial #2 (pruned after 5 epochs): validation error 120.25 min, test error 120.25 min mean" in out
+
+
+def test_a_pruned_reference_is_shown_as_far_as_it_got(capsys: pytest.CaptureFixture[str]) -> None:
+    # make demo's reference is usually pruned at chance: the summary still names it beside the best
+    study = _study((30.0, {"val_mean": 0.0, "test_mean": 31.0, "test_median": 4.0, "seed": True}), family="clock")
+    study.add_trial(optuna.trial.create_trial(
+        params={"head": "multi"}, distributions={"head": CategoricalDistribution(["multi"])},
+        state=optuna.trial.TrialState.PRUNED, intermediate_values={8: 173.94},
+        user_attrs={"epochs": 9, "val_error": 173.94, "reference": True},
+    ))
+    print_summary(study)
+    assert "reference network (trial #1, pruned after 9 epochs): validation error 173.94 min" in capsys.readouterr().out
