@@ -111,7 +111,7 @@ def test_a_node_lost_mid_trial_costs_that_trial_only(cluster: RayTestCluster, po
     budget = 6
     launch = subprocess.Popen(
         [sys.executable, "-m", "search", "launch", "fashion-mlp", "--study-name", name, "--cluster", cluster.address,
-         "--workers", "3", "--trials", str(budget), "--storage", postgres, *pins(*TINY, "epochs=5")],
+         "--workers", "3", "--trials", str(budget), "--storage", postgres, *pins(*TINY, "epochs=20")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
         env={**os.environ, **HERE},
     )
@@ -119,7 +119,8 @@ def test_a_node_lost_mid_trial_costs_that_trial_only(cluster: RayTestCluster, po
         end = time.monotonic() + 400
         while time.monotonic() < end and launch.poll() is None:
             # A trial early in its epochs, so that it is still training when the kill lands (one
-            # caught in its last epoch could finish first: a race seen in CI at 6379f8a).
+            # caught in its last epoch could finish first: a race seen in CI at 6379f8a, and with
+            # 5 epochs at b31a317 on a quick day, so 18 or more epochs are left when it lands).
             running = [t for t in _study_if(postgres, name) if t.state == TrialState.RUNNING
                        and t.user_attrs.get("node") == doomed_id and len(t.intermediate_values) < 2]
             if running:
