@@ -32,6 +32,7 @@ def main() -> int:
     parser.add_argument("--data-dir", default="data/clock")
     parser.add_argument("--name", default=None, help="a label for the result line")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/clock_cpu.jsonl"))
+    parser.add_argument("--predictions", type=Path, default=None, help="also save the test predictions (y_true, error) for clock_misses.py")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -62,6 +63,8 @@ def main() -> int:
     # misread (about 60 min off), or the dial's turn misjudged by 16-30 degrees (62.7-65 min off,
     # BENCHMARKS.md "The hour hand"). Their share, the minutes of the mean they carry, their median.
     error = common_sense_error(trainer.splits.y_test, trainer.test_minutes)
+    if args.predictions:
+        np.savez(args.predictions, y_true=trainer.splits.y_test, error=error)
     hour_off = np.abs(error - 60) <= 5
     result = {
         "name": args.name or " ".join(args.pins), "pins": pins, "params": trainer.param_count,
