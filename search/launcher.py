@@ -114,10 +114,10 @@ def run_launch(
     """Run ``workers`` processes until the study has ``trials`` finished trials; return an exit code.
 
     With ``timeout`` (seconds) the search ends by then: the workers start no trial in its last
-    minute (its last tenth, if shorter), and a running trial ends its training before an epoch that would cross it, tested and
-    scored by its best epoch. A worker still running ``DEADLINE_GRACE_SECONDS`` later (a trial in
-    an epoch longer than what was left) is stopped as on Ctrl-C: its running trial ends FAIL,
-    queued again, and a later launch resumes it. With
+    minute (its last tenth, if shorter), and a running trial ends its training before an epoch
+    that would cross it, tested and scored by its best epoch. A worker still running
+    ``DEADLINE_GRACE_SECONDS`` later (a trial in an epoch longer than what was left) is stopped as
+    on Ctrl-C: its running trial ends FAIL, queued again, and a later launch resumes it. With
     ``cluster`` the workers run on a Ray cluster (search.cluster), each node checked first against
     the launch's ``data`` fingerprint.
     """

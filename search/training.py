@@ -220,8 +220,8 @@ class Cosine(keras.callbacks.Callback):
     The limit counts as :class:`TimeLimit` counts it: from the start of this fit, and training
     ends after the first epoch that finishes past it, so ``ceil(seconds / pace)`` epochs run; no
     epoch crosses a deadline (``until``, in ``time.time()`` seconds), so ``floor(left / pace)``
-    run in the ``left`` seconds before it. A resumed
-    trial's first epoch takes its pace from the epochs before the resume (``pace``).
+    run in the ``left`` seconds before it. A resumed trial's first epoch takes its pace from the
+    epochs before the resume (``pace``).
     """
 
     def __init__(
