@@ -30,7 +30,7 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from search.cluster import WORKER_STOPPED, Cluster
-from search.worker import LAST_START_SECONDS
+from search.worker import LAST_START_SECONDS, last_start
 from search.study import best_trial, error_of, finished_count, objectives_of, open_study, pareto_front, state_counts
 from search.tasks import Task, task_of_study
 from storage import Location, attrs
@@ -229,7 +229,7 @@ def run_launch(
         stopping = True
     if stopping:
         print(f"stopped; launch again to resume study {study_name} (finished trials count toward --trials)")
-    elif until is not None and time.time() >= until - min(LAST_START_SECONDS, timeout / 10) and finished_count(state_counts(study)) < trials:
+    elif until is not None and time.time() >= until - last_start(timeout) and finished_count(state_counts(study)) < trials:
         print(f"time limit of {timeout:g} s reached: the workers ended their trials by it; launch again to run more trials")
 
     for i, code, path in failed:

@@ -62,6 +62,11 @@ DEADLINE_RESERVE = 30.0
 LAST_START_SECONDS = 60.0
 
 
+def last_start(span: float) -> float:
+    """Seconds before the deadline after which no trial starts, for a worker that had ``span``."""
+    return min(LAST_START_SECONDS, span / 10)
+
+
 def keras_backend() -> str:
     """The Keras backend this process trains with (``$KERAS_BACKEND``, else Keras' own config),
     read without importing Keras' backend libraries."""
@@ -249,7 +254,7 @@ class Worker:
         self.where = where = parse_location(where)
         self.until = until
         span = max(0.0, until - time.time()) if until is not None else 0.0
-        self.last_start = min(LAST_START_SECONDS, span / 10)
+        self.last_start = last_start(span)
         self.study = study = open_study(where, study_name)  # as a worker: a read-only file fails here
         self.interrupts = interrupts or _Interrupts()
         self.optimistic = where.lock == "optimistic"  # no lock reaches the workers: check each trial
