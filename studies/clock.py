@@ -149,12 +149,15 @@ CLOCK = StudyFamily(
     # read_turns 4: each photo is also read at the three other quarter turns (the same time) and the
     # readings averaged; on the demo recipe that took the test error from 51.0 to 42.1 min
     # (BENCHMARKS.md, "Reading a photo four ways"), for 4 passes over the validation photos an epoch.
-    # 25 minutes (or 60 epochs) a trial, the cosine decay spanning the epochs that fit: the seed
-    # kept improving with time, 27.0 min test at 20 epochs, 18.6 at 30 and 12.9 at the 53 epochs
-    # that fit in 25 minutes of one of two busy cores on a quick day, all at 40 px (BENCHMARKS.md,
-    # "The seed for 25 minutes"); at 48 px, 12.3 at the 37 epochs of 2026-11-28 ("The hour hand").
-    # A 30-minute search on 2 cores thus ends both enqueued trials; on a GPU the epochs bind.
-    budget={"epochs": 60, "trial_timeout": 1500, "val_size": 0.1, "read_turns": 4},
+    # 60 epochs a trial and no time limit of its own: the seed kept improving with time, 27.0 min
+    # test at 20 epochs, 18.6 at 30 and 12.9 at the 53 epochs that fit in 25 minutes of one of two
+    # busy cores on a quick day, all at 40 px (BENCHMARKS.md, "The seed for 25 minutes"); at 48 px,
+    # 12.3 at 37 epochs and 10.25-10.49 at 46-50. A search's deadline (`launch --timeout`) ends a
+    # trial before an epoch that would cross it, its cosine decay spanning the epochs that fit, so
+    # in a 30-minute search on 2 cores the seed trains until the deadline, where a limit of 25
+    # minutes a trial used to end it 4 minutes early; in a longer search, or on a GPU, the 60
+    # epochs bind.
+    budget={"epochs": 60, "val_size": 0.1, "read_turns": 4},
     pruner="hyperband",
     seeds=(CLOCK_TWO_HANDS_PARAMS,),
     # Runs sit at chance for their first epochs, and how many depends on the training seed: of 18

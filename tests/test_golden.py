@@ -8,7 +8,8 @@ Since then the printed configs have gained three keys on purpose (issue 12): ``l
 reference networks' is ``constant``), the budget key ``trial_timeout`` (null) and the clock
 reference's ``align`` (``none``: no alignment stage, as before); the clock reference itself
 changed on purpose in issue 12 (the seed's recipe: 24 filters, light augmentation, no dropout,
-a cosine decay of Adam 1e-3) and so did the clock budget (``trial_timeout`` 1500); the summaries
+a cosine decay of Adam 1e-3) and so did the clock budget (``trial_timeout`` 1500, then null
+again once a search's deadline ended its trials scored); the summaries
 show the best sampled trial beside the enqueued ones, a clock trial's share of test photos within
 10 minutes, and where its sheet of test photos is.
 
@@ -609,7 +610,7 @@ config: {{"activation": "relu", "align": "none", "augment": "light", "batch_norm
 "family": "clock", "filters": 24, "first_stride": 1, "global_pool": false, "head": "multi", \
 "initializer": "he_normal", "input_size": 32, "kernel_size": 3, "learning_rate": 0.001, "lr_schedule": "cosine", \
 "minute_head": "sincos", "model": "clock", "optimizer": "adam", "pooling": "max", "read_turns": 4, "regularizer": "none", \
-"seed": 0, "train_limit": null, "trial_timeout": 1500, "val_size": 100, "warmup_epochs": 1}}
+"seed": 0, "train_limit": null, "trial_timeout": null, "val_size": 100, "warmup_epochs": 1}}
 test photos of trial #0, predicted / true time: <tmp>/artifacts/<uuid> (predictions.png)
 open the dashboard: python -m search dashboard --storage 'sqlite:///<tmp>/db.sqlite'
 """,
