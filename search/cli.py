@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--until", type=float, default=None, metavar="UNIX_TIME",
         help="the search's deadline (launch --timeout sets it): no trial starts in its last minute (or tenth), and training ends before an epoch that would cross it",
     )
+    p.add_argument(
+        "--span", type=float, default=None, metavar="SECONDS",
+        help="with --until: the seconds the whole search had, which size its reserves (default: the time left when this worker starts)",
+    )
     p.add_argument("--check", action="store_true", help="only check that this machine can run the study's workers (code, storage, data), then exit")
     p.add_argument("--expect-data", default=None, metavar="FINGERPRINT", help="with --check: the data fingerprint the launch saw (sha256:...)")
     _storage_arg(p)
@@ -314,7 +318,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print(check_worker(_url(args), args.study, pins, args.expect_data))
         return 0
     try:
-        ran = run_worker(_url(args), args.study, args.trials, pins, args.threads, args.index, args.until)
+        ran = run_worker(_url(args), args.study, args.trials, pins, args.threads, args.index, args.until, args.span)
     except RepeatedFailure as exc:
         print(f"clockwork: error: {exc}", file=sys.stderr)
         return RepeatedFailure.exit_code

@@ -86,7 +86,8 @@ def assign_gpus(workers: int, gpus: list[str]) -> list[str | None]:
 
 
 def worker_command(
-    url: str, study: str, trials: int, threads: int, pin_args: list[str], index: int = 0, until: float | None = None
+    url: str, study: str, trials: int, threads: int, pin_args: list[str], index: int = 0,
+    until: float | None = None, span: float | None = None,
 ) -> list[str]:
     cmd = [
         # The package this runs from: search in a checkout, clockwork.search when installed.
@@ -95,6 +96,8 @@ def worker_command(
     ]
     if until is not None:
         cmd += ["--until", f"{until:.3f}"]
+        if span is not None:
+            cmd += ["--span", f"{span:g}"]
     for item in pin_args:
         cmd += ["--set", item]
     return cmd
@@ -123,6 +126,7 @@ def run_launch(
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     until = time.time() + timeout if timeout else None  # the workers' deadline, in wall-clock seconds
+    span = float(timeout) if timeout else None  # what sizes their reserves, a late replacement's too
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     procs: list[tuple[Any, Path]] = []
     if cluster is not None:
@@ -134,7 +138,7 @@ def run_launch(
         else:
             worker_url = where.url
         # Each actor runs its node's Python on the same module: the command less `python -m PACKAGE`.
-        argv = [worker_command(worker_url, study_name, trials, threads, pin_args, i, until)[3:] for i in range(workers)]
+        argv = [worker_command(worker_url, study_name, trials, threads, pin_args, i, until, span)[3:] for i in range(workers)]
         started = cluster.start(argv, check_command(worker_url, study_name, pin_args, data)[3:], log_dir, env)
         procs = [(w, w.log_path) for w in started]
         nodes = sorted({f"{w.info.get('node', '?')[:8]} at {w.info.get('ip', '?')}" for w in started})
@@ -151,7 +155,7 @@ def run_launch(
             worker_env = {**os.environ, **env} if gpus[i] is None else {**os.environ, **env, "CUDA_VISIBLE_DEVICES": gpus[i]}
             with open(path, "w") as out:
                 proc = subprocess.Popen(
-                    worker_command(where.url, study_name, trials, threads, pin_args, i, until),
+                    worker_command(where.url, study_name, trials, threads, pin_args, i, until, span),
                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=worker_env,
                 )
             procs.append((proc, path))
@@ -174,7 +178,9 @@ def run_launch(
     try:
         while True:
             if cluster is not None:  # first: a lost worker is replaced even when it was the last one running
-                procs = _tend_cluster(cluster, procs, study, bar, worker_url, study_name, trials, pin_args, data, env, until)
+                procs = _tend_cluster(
+                    cluster, procs, study, bar, worker_url, study_name, trials, pin_args, data, env, until, span
+                )
             if not any(p.poll() is None for p, _ in procs):
                 break
             if not where.heartbeats:
@@ -262,6 +268,7 @@ def _owner(proc: Any) -> str | None:
 def _tend_cluster(
     cluster: Cluster, procs: list[tuple[Any, Path]], study: Any, bar: tqdm, url: str, study_name: str,
     trials: int, pin_args: list[str], data: str | None, env: dict[str, str], until: float | None = None,
+    span: float | None = None,
 ) -> list[tuple[Any, Path]]:
     """Copy the workers' logs to the head; put a lost worker's trial back in the queue and place a
     replacement on a live node; let a replacement still waiting for a node go once the others are done."""
@@ -285,7 +292,7 @@ def _tend_cluster(
             bar.write(f"{line}; placing a replacement")
             # A fresh index: the replacement samples with a seed of its own, not the lost worker's again.
             index = len(procs) + cluster.replaced
-            argv = worker_command(url, study_name, trials, cluster.threads, pin_args, index, until)[3:]
+            argv = worker_command(url, study_name, trials, cluster.threads, pin_args, index, until, span)[3:]
             check = check_command(url, study_name, pin_args, data)[3:]
             proc = cluster.replace(proc, argv, check, env)
         if proc.poll() == 2 and getattr(proc, "error", None):

@@ -250,10 +250,14 @@ class Worker:
         threads: int | None = None,
         index: int = 0,
         until: float | None = None,
+        span: float | None = None,
     ) -> None:
         self.where = where = parse_location(where)
         self.until = until
-        span = max(0.0, until - time.time()) if until is not None else 0.0
+        # The reserves are sized by the time the search had (a replacement worker started late
+        # keeps its search's), else by the time left now.
+        if span is None:
+            span = max(0.0, until - time.time()) if until is not None else 0.0
         self.last_start = last_start(span)
         self.study = study = open_study(where, study_name)  # as a worker: a read-only file fails here
         self.interrupts = interrupts or _Interrupts()
@@ -376,10 +380,12 @@ def run_worker(
     threads: int | None = None,
     index: int = 0,
     until: float | None = None,
+    span: float | None = None,
 ) -> int:
     """Run one worker until ``study_name`` has ``trials`` finished trials, or until ``until``
     (``time.time()`` seconds): then no trial starts, and a running one ends its training before an
-    epoch that would cross it, scored by its best epoch.
+    epoch that would cross it, scored by its best epoch. ``span``, the seconds the whole search
+    had, sizes those reserves (default: the time left when the worker starts).
 
     SIGTERM ends the running trial as FAIL (Optuna records it) and stops the worker.
     """
@@ -390,7 +396,7 @@ def run_worker(
     try:
         interrupts.in_trial = True  # until the first trial, a signal stops loading at once
         try:
-            worker = Worker(url, study_name, pins, interrupts, threads, index, until)
+            worker = Worker(url, study_name, pins, interrupts, threads, index, until, span)
         finally:
             interrupts.in_trial = False
         return worker.run(trials)

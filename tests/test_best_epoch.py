@@ -193,3 +193,25 @@ def test_no_epoch_crosses_the_search_deadline_and_the_schedule_anneals_before_it
     assert time.time() < until + 1.0
     n = len(rates)
     assert rates[-1] <= cosine_rate(MLP["learning_rate"], n - 1, n + 1) * (1 + 1e-4)
+
+
+def test_a_worker_started_late_keeps_its_searchs_reserves(tmp_path: Path) -> None:
+    # A Ray replacement starts with 100 s of a 30-minute search left: it still starts no trial in
+    # the last 60 s and ends training 30 s early, as the first workers do, where sizing them by
+    # its own 100 s would leave 10 s for a trial's test and artifacts.
+    import time
+
+    from search.launcher import worker_command
+    from search.study import create_study
+    from search.worker import Worker
+    from studies import get_family
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    create_study(url, "smoke", get_family("smoke"), "none")
+    until = time.time() + 100.0
+    late = Worker(url, "smoke", {}, until=until, span=1800.0)
+    assert late.last_start == 60.0 and late.objective.until == pytest.approx(until - 30.0)
+    alone = Worker(url, "smoke", {}, until=until)  # a worker started by hand: the time it has left
+    assert alone.last_start == pytest.approx(10.0, abs=0.5) and alone.objective.until == pytest.approx(until - 10.0, abs=0.5)
+    command = worker_command(url, "smoke", 3, 1, [], 2, until, 1800.0)
+    assert command[command.index("--span") + 1] == "1800"
