@@ -457,6 +457,9 @@ def print_summary(study: Any, task: Task | None = None) -> None:
                 f"best sampled trial #{top.number} (pruned after {top.user_attrs.get(attrs.EPOCHS)} epochs): "
                 f"validation error {task.format_value(top.user_attrs[attrs.VAL_ERROR])}, {task.test_line(top.user_attrs)}"
             )
+        elif any(t.user_attrs.get(attrs.ENDED_BY) == "deadline" for t in complete):
+            # a short search on few cores: the enqueued trials trained until --timeout
+            print("no sampled trial finished: the enqueued trials trained until the deadline; a longer --timeout gives the search room")
     print("config:", json.dumps(attrs_.get(attrs.CONFIG), sort_keys=True))
     objectives = objectives_of(study)
     if len(objectives) > 1:

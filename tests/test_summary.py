@@ -56,3 +56,15 @@ def test_a_pruned_reference_is_shown_as_far_as_it_got(capsys: pytest.CaptureFixt
     ))
     print_summary(study)
     assert "reference network (trial #1, pruned after 9 epochs): validation error 173.94 min" in capsys.readouterr().out
+
+
+def test_a_search_whose_enqueued_trials_took_the_time_says_no_sampled_trial_ran(capsys: pytest.CaptureFixture[str]) -> None:
+    # A 30-minute clock search on 2 cores: the seed and the reference train until the deadline.
+    seed = {"val_mean": 0.0, "test_mean": 9.36, "test_median": 1.16, "seed": True, "ended_by": "deadline"}
+    print_summary(_study((17.43, {"reference": True, "ended_by": "deadline"}), (8.51, seed), family="clock"))
+    out = capsys.readouterr().out
+    assert "no sampled trial finished: the enqueued trials trained until the deadline" in out
+    assert "reference network (trial #0): validation error 17.43 min" in out
+    # without a deadline nothing is said: a launch of --trials 2 simply asked for no sampled trial
+    print_summary(_study((17.43, {"reference": True}), (8.51, {**seed, "ended_by": None}), family="clock"))
+    assert "no sampled trial" not in capsys.readouterr().out
