@@ -265,6 +265,15 @@ def _owner(proc: Any) -> str | None:
     return proc.owner if hasattr(proc, "owner") else f"{socket.gethostname()}:{proc.pid}"
 
 
+def too_late_to_start(until: float | None, span: float | None, now: float | None = None) -> bool:
+    """Whether a worker started now would start no trial: within the search's last-start reserve
+    (``last_start(span)``, what its workers keep), or a minute when the span is unknown."""
+    if until is None:
+        return False
+    reserve = last_start(span) if span else LAST_START_SECONDS
+    return (time.time() if now is None else now) > until - reserve
+
+
 def _tend_cluster(
     cluster: Cluster, procs: list[tuple[Any, Path]], study: Any, bar: tqdm, url: str, study_name: str,
     trials: int, pin_args: list[str], data: str | None, env: dict[str, str], until: float | None = None,
@@ -284,7 +293,7 @@ def _tend_cluster(
             where_ = f"node {proc.info['node'][:8]} at {proc.info['ip']}"
             what = f"lost with its actor on {where_} ({proc.lost})" if proc.lost else f"killed by signal {-code} on {where_}"
             line = f"worker {proc.index} was {what}: {ended} running trial(s) ended FAIL and queued again (at most {MAX_RETRY} times a trial)"
-            late = until is not None and time.time() > until - LAST_START_SECONDS  # nothing left for it to do
+            late = too_late_to_start(until, span)  # nothing left for a replacement to do
             if finished_count(state_counts(study)) >= trials or cluster.replaced >= MAX_REPLACEMENTS * len(procs) or late:
                 bar.write(line)
                 out.append((proc, path))

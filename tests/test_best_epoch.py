@@ -232,3 +232,15 @@ def test_a_worker_started_late_keeps_its_searchs_reserves(tmp_path: Path) -> Non
     assert alone.last_start == pytest.approx(10.0, abs=0.5) and alone.objective.until == pytest.approx(until - 10.0, abs=0.5)
     command = worker_command(url, "smoke", 3, 1, [], 2, until, 1800.0)
     assert command[command.index("--span") + 1] == "1800"
+
+
+def test_the_launcher_places_a_replacement_only_where_a_worker_would_start_a_trial() -> None:
+    # The launcher's check before it replaces a lost Ray worker uses the same last-start reserve
+    # as the workers themselves: a minute of a 30-minute search, 3 s of a 30-second one.
+    from search.launcher import too_late_to_start
+
+    until = 10_000.0
+    assert not too_late_to_start(None, None, now=until)  # no deadline: never too late
+    assert not too_late_to_start(until, 1800.0, now=until - 61) and too_late_to_start(until, 1800.0, now=until - 59)
+    assert not too_late_to_start(until, 30.0, now=until - 4) and too_late_to_start(until, 30.0, now=until - 2)
+    assert too_late_to_start(until, None, now=until - 59)  # a span nobody gave: a minute
