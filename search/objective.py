@@ -55,6 +55,7 @@ class Objective:
         self.data = DataCache(task)
         self.last_failure: str | None = None
         self.until: float | None = None  # when a trial's training must be over (time.time()): no epoch crosses it
+        self.longest_epoch = 0.0  # seconds of the longest epoch any trial of this objective ran
 
     def configure(self, trial: optuna.Trial) -> dict[str, Any]:
         """The trial's whole config: the family's space asked through the pins."""
@@ -109,7 +110,11 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
             log.info("trial %d: resumed after epoch %d of %s", trial.number, done, checkpoint.folder)
         log.info("trial %d: %s", trial.number, config)
         pruning = [KerasPruningCallback(trial, "val_error")] if objective.prunes else []  # Optuna's pruners judge one objective
-        trainer.fit(pruning, restore_best=best, checkpoint=checkpoint, until=objective.until)
+        try:
+            trainer.fit(pruning, restore_best=best, checkpoint=checkpoint, until=objective.until)
+        finally:
+            if trainer.time_limit is not None:  # the worker starts no trial whose first epoch would cross the deadline
+                objective.longest_epoch = max(objective.longest_epoch, trainer.time_limit.longest)
     except optuna.TrialPruned:
         checkpoint.remove()
         _record(task, trial, trainer, best=best)

@@ -126,7 +126,8 @@ class TimeLimit(keras.callbacks.Callback):
         self.seconds, self.until = seconds, until
         self.hit = False
         self.deadline_hit = False
-        self._start = self._last = self._longest = 0.0
+        self._start = self._last = 0.0
+        self.longest = 0.0  # seconds of the longest epoch of this fit so far
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._start = self._last = time.perf_counter()
@@ -134,10 +135,10 @@ class TimeLimit(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         # An epoch lasts from the end of the one before: every callback and the gap between counted.
         now = time.perf_counter()
-        self._longest, self._last = max(self._longest, now - self._last), now
+        self.longest, self._last = max(self.longest, now - self._last), now
         if self.seconds and now - self._start >= self.seconds:
             self.hit = True
-        if self.until is not None and time.time() + self._longest > self.until:
+        if self.until is not None and time.time() + self.longest > self.until:
             self.hit = self.deadline_hit = True
         if self.hit:
             self.model.stop_training = True

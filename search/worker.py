@@ -336,6 +336,13 @@ class Worker:
                 if self.until is not None and time.time() > self.until - self.last_start:
                     log.info("the search's time is up (%d s left): worker done, no new trial", max(0, self.until - time.time()))
                     return ran
+                if self.first_epoch_would_cross():
+                    log.info(
+                        "the search has %d s left, less than this worker's longest epoch (%d s) and the reserve to test "
+                        "a trial (%d s): worker done, no new trial",
+                        max(0, self.until - time.time()), self.objective.longest_epoch, self.until - self.objective.until,
+                    )
+                    return ran
                 if counts["WAITING"] == 0 and finished + pending >= trials:
                     self._lock.close()
                     # Running trials hold the rest of the budget; one may still fail and free a slot.
@@ -361,6 +368,16 @@ class Worker:
                 raise RepeatedFailure(f"{REPEATED_FAILURES} trials in a row failed with the same error, so the search stopped: {error}")
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 raise UserError(f"{failures} trials in a row failed; the last: {self.objective.last_failure}")
+
+    def first_epoch_would_cross(self) -> bool:
+        """Whether a trial started now would, at the pace of the longest epoch this worker has run,
+        finish its first epoch past the time its training must be over by. No epoch of a running
+        trial crosses it, but a trial's first epoch has no pace to go by: in a 2-hour clock search a
+        trial that started 185 s before the deadline, after this worker's epochs of about 190 s, was
+        still in its first epoch when the launcher stopped its worker 30 s past the deadline, and
+        the search ended stopped (a trial queued again) instead of at its time limit."""
+        until = self.objective.until
+        return until is not None and time.time() + self.objective.longest_epoch > until
 
     def _sleep(self, seconds: float) -> None:
         """Sleep, but wake for a signal at once: nothing is being written to the storage meanwhile."""

@@ -244,3 +244,35 @@ def test_the_launcher_places_a_replacement_only_where_a_worker_would_start_a_tri
     assert not too_late_to_start(until, 1800.0, now=until - 61) and too_late_to_start(until, 1800.0, now=until - 59)
     assert not too_late_to_start(until, 30.0, now=until - 4) and too_late_to_start(until, 30.0, now=until - 2)
     assert too_late_to_start(until, None, now=until - 59)  # a span nobody gave: a minute
+
+
+def test_a_worker_starts_no_trial_whose_first_epoch_would_cross_the_deadline(storage: str, fashion: Path) -> None:
+    # A worker measures its epochs; once less time is left before training must be over than its
+    # longest epoch took, it starts no trial, where one would still be in its first epoch when the
+    # launcher stops the worker, and the search would end stopped, a trial queued again.
+    import time
+
+    from search.study import create_study
+    from search.worker import Worker
+    from studies import get_family
+
+    create_study(storage, "fashion-mlp", get_family("fashion-mlp"), "none")
+    budget = {"epochs": 2, "train_limit": 1500, "val_size": 500}
+    until = time.time() + 1800.0
+    worker = Worker(storage, "fashion-mlp", budget, until=until, span=1800.0)
+    assert worker.objective.longest_epoch == 0.0 and not worker.first_epoch_would_cross()
+    assert worker.run(1) == 1
+    measured = worker.objective.longest_epoch
+    assert measured > 0.0  # the trial's epochs, measured
+
+    # The same worker with 30 s of training time left (training ends 30 s before the deadline).
+    worker.until = time.time() + 60.0
+    worker.last_start = 0.0  # only the new rule: the minute's reserve would stop it too
+    worker.objective.until = worker.until - 30.0
+    worker.objective.longest_epoch = 45.0
+    assert worker.first_epoch_would_cross()
+    assert worker.run(2) == 0
+    assert len(_study(storage, "fashion-mlp").trials) == 1  # no trial started
+    worker.objective.longest_epoch = 10.0  # an epoch that fits: the worker goes on
+    assert not worker.first_epoch_would_cross()
+    assert worker.run(2) == 1
