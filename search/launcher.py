@@ -235,7 +235,10 @@ def run_launch(
         stopping = True
     if stopping:
         print(f"stopped; launch again to resume study {study_name} (finished trials count toward --trials)")
-    elif until is not None and time.time() >= until - last_start(timeout) and finished_count(state_counts(study)) < trials:
+    elif until is not None and not failed and finished_count(state_counts(study)) < trials:
+        # Every worker ended on its own with trials left to run: the deadline's rules stopped them
+        # (no trial starts in the search's last minute, nor one whose first epoch would not fit), which
+        # on quick epochs can happen seconds before the last-start window opens.
         print(f"time limit of {timeout:g} s reached: the workers ended their trials by it; launch again to run more trials")
 
     for i, code, path in failed:

@@ -194,8 +194,12 @@ def test_killed_worker_on_a_journal_is_retried_by_the_launcher(tmp_path: Path) -
         text=True,
     )
     try:
-        wait_for(lambda: _counts(url)["RUNNING"] >= 1, 90, "a running trial")
-        victim = next(t for t in load(url).get_trials() if t.state == TrialState.RUNNING and "worker" in t.user_attrs)
+        # a worker records itself on its trial just after the trial starts: wait for both
+        def running() -> list:
+            return [t for t in load(url).get_trials() if t.state == TrialState.RUNNING and "worker" in t.user_attrs]
+
+        wait_for(lambda: _counts(url)["RUNNING"] >= 1 and bool(running()), 90, "a running trial with its worker recorded")
+        victim = running()[0]
         os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
         out, err = launch.communicate(timeout=120)
     finally:
