@@ -3,8 +3,8 @@
 Fits the clock family's seed through the service's own ``ClockTrainer`` on one TensorFlow
 thread, as a worker of ``launch --workers 2`` fits it, and records for every epoch the wall and
 CPU seconds of its training and validation decode and of the gap before its first batch (where
-Keras replaces the previous epoch's input iterator). ``--autotune on`` sets
-``CLOCKWORK_TF_DATA_AUTOTUNE=on`` (TensorFlow's default); ``off`` is what a worker runs. Runs
+Keras replaces the previous epoch's input iterator), once with ``CLOCKWORK_TF_DATA_AUTOTUNE=on``
+(TensorFlow's default) and once with ``off`` (what a worker runs). Runs
 alternate within each repeat, each in its own process; appends one JSON line per run::
 
     taskset -c 0 .venv/bin/python benchmarks/tf_data_autotune.py --repeats 2 --epochs 3

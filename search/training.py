@@ -18,6 +18,7 @@ photos are never changed.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -303,15 +304,12 @@ def tf_data_without_autotune() -> None:
     clock trial sat idle 18 s an epoch on average, once 59 s at one epoch's start, and its epochs
     took 1.31x as long (mean; median 1.18x) as with autotuning off, which idles about 1 s
     (BENCHMARKS.md, "tf.data's autotuning"). A worker's pipelines only slice arrays or call a
-    Python batch function, so there
-    is nothing to tune: every ``prefetch`` gets options with autotuning off (the batches and their
+    Python batch function, so there is nothing to tune: every ``prefetch`` gets options with autotuning off (the batches and their
     order are unchanged). ``CLOCKWORK_TF_DATA_AUTOTUNE=on`` leaves TensorFlow's default. Does
     nothing under other backends or when TensorFlow is not loaded; safe to call again.
     """
     if keras.backend.backend() != "tensorflow" or "tensorflow" not in sys.modules:
         return
-    import os
-
     if os.environ.get(AUTOTUNE_ENV, "").lower() == "on":
         return
     import tensorflow as tf
