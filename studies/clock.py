@@ -149,18 +149,21 @@ CLOCK = StudyFamily(
     # read_turns 4: each photo is also read at the three other quarter turns (the same time) and the
     # readings averaged; on the demo recipe that took the test error from 51.0 to 42.1 min
     # (BENCHMARKS.md, "Reading a photo four ways"), for 4 passes over the validation photos an epoch.
-    # 150 epochs a trial and no time limit of its own: the seed kept improving with time, 27.0 min
+    # 250 epochs a trial and no time limit of its own: the seed kept improving with time, 27.0 min
     # test at 20 epochs, 18.6 at 30 and 12.9 at the 53 epochs that fit in 25 minutes of one of two
     # busy cores on a quick day, all at 40 px (BENCHMARKS.md, "The seed for 25 minutes"); at 48 px,
-    # 12.3 at 37 epochs, 9.4-10.4 at the 48-49 of a 30-minute search and 8.37 at 60 in a 2-hour
-    # one, where a cap of 60 ended the seed after 60 of its 120 minutes. Over those runs the error
-    # falls as about 274 * epochs^-0.85 (BENCHMARKS.md, "Clock search with the family's defaults,
-    # 2 hours"), which puts 5 min near 115 epochs: 150 leaves a margin, and on a quick day (about
-    # 36 s an epoch beside a second worker) ends the seed after about 90 minutes of a 2-hour search,
-    # leaving its worker to sampled trials. A search's deadline (`launch --timeout`) ends a trial
-    # before an epoch that would cross it, its cosine decay spanning the epochs that fit, so in a
-    # 30-minute search on 2 cores the seed trains until the deadline.
-    budget={"epochs": 150, "val_size": 0.1, "read_turns": 4},
+    # 12.3 at 37 epochs, 9.4-10.4 at the 48-49 of a 30-minute search, 8.37 at a cap of 60 and 5.85
+    # at a cap of 150 in a 2-hour search, where 150 ended the seed after 104 of its 120 minutes,
+    # and would after about 94 (38 s an epoch) once tf.data's autotuning no longer stalled each
+    # epoch (4384b35), its decay spent before the deadline. With 250 the seed
+    # trains to a 2-hour search's deadline, its cosine decay spanning the 189 epochs that fit:
+    # 5.09 (BENCHMARKS.md, "Clock search with the family's defaults, 2 hours, 250 epochs a
+    # trial"); the reference's 250 epochs of 26 s end 10 minutes before it, leaving its worker to
+    # sampled trials. Without a deadline a trial of 250 epochs takes about 2.5 hours of one core;
+    # `--set epochs=N` or `--trial-timeout` bounds it. A search's deadline (`launch --timeout`)
+    # ends a trial before an epoch that would cross it, its cosine decay spanning the epochs that
+    # fit, so in a 30-minute search on 2 cores the seed trains until the deadline.
+    budget={"epochs": 250, "val_size": 0.1, "read_turns": 4},
     pruner="hyperband",
     seeds=(CLOCK_TWO_HANDS_PARAMS,),
     # Runs sit at chance for their first epochs, and how many depends on the training seed: of 18
