@@ -304,9 +304,10 @@ def tf_data_without_autotune() -> None:
     clock trial sat idle 18 s an epoch on average, once 59 s at one epoch's start, and its epochs
     took 1.31x as long (mean; median 1.18x) as with autotuning off, which idles about 1 s
     (BENCHMARKS.md, "tf.data's autotuning"). A worker's pipelines only slice arrays or call a
-    Python batch function, so there is nothing to tune: every ``prefetch`` gets options with autotuning off (the batches and their
-    order are unchanged). ``CLOCKWORK_TF_DATA_AUTOTUNE=on`` leaves TensorFlow's default. Does
-    nothing under other backends or when TensorFlow is not loaded; safe to call again.
+    Python batch function, so there is nothing to tune: every ``prefetch`` gets options with
+    autotuning off (the batches and their order are unchanged). ``CLOCKWORK_TF_DATA_AUTOTUNE=on``
+    leaves TensorFlow's default. Does nothing under other backends or when TensorFlow is not
+    loaded; safe to call again.
     """
     if keras.backend.backend() != "tensorflow" or "tensorflow" not in sys.modules:
         return

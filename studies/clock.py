@@ -155,11 +155,10 @@ CLOCK = StudyFamily(
     # 12.3 at 37 epochs, 9.4-10.4 at the 48-49 of a 30-minute search, 8.37 at a cap of 60 and 5.85
     # at a cap of 150 in a 2-hour search, where 150 ended the seed after 104 of its 120 minutes,
     # and would after about 94 (38 s an epoch) once tf.data's autotuning no longer stalled each
-    # epoch (4384b35), its decay spent before the deadline. With 250 the seed
-    # trains to a 2-hour search's deadline, its cosine decay spanning the 189 epochs that fit:
-    # 5.09 (BENCHMARKS.md, "Clock search with the family's defaults, 2 hours, 250 epochs a
-    # trial"); the reference's 250 epochs of 26 s end 10 minutes before it, leaving its worker to
-    # sampled trials. Without a deadline a trial of 250 epochs takes about 2.5 hours of one core;
+    # epoch (4384b35), its decay spent before the deadline. With 250 the seed trains to a 2-hour
+    # search's deadline, its cosine decay spanning the 189 epochs that fit: 5.09 (BENCHMARKS.md,
+    # "Clock search with the family's defaults, 2 hours, 250 epochs a trial"); the reference's 250
+    # epochs of 26 s end 10 minutes before it, leaving its worker to sampled trials. Without a deadline a trial of 250 epochs takes about 2.5 hours of one core;
     # `--set epochs=N` or `--trial-timeout` bounds it. A search's deadline (`launch --timeout`)
     # ends a trial before an epoch that would cross it, its cosine decay spanning the epochs that
     # fit, so in a 30-minute search on 2 cores the seed trains until the deadline.
