@@ -22,6 +22,7 @@ LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 # Clock vocabulary (the builders are in models.clock and models.clock_heads).
 HEADS = ("regression", "classification", "multi", "periodic")
+READ_TURNS = (1, 2, 4, 8, 16)  # how many evenly turned views of a clock photo may be read (models.clock_heads)
 CLASS_COUNTS = (12, 24, 48, 72, 144, 360, 720)
 REGRESSION_LOSSES = ("mse", "circular")
 MINUTE_HEADS = ("regression", "classification", "sincos")
@@ -196,8 +197,8 @@ def _keys() -> list[Key]:
             why=f"a validation set under {MIN_VALIDATION} images judges nothing"),
         Key("data_dir", "text", "where the data is, null: the family's default", budget, null=True),
         Key("trial_timeout", "float", "seconds: a trial still training then ends after its epoch, scored by its best", budget, above=0, null=True),
-        Key("read_turns", "choice", "clock: read each photo at this many quarter turns (1, 2 or 4) and average what the head says; absent: 1", budget,
-            choices=(1, 2, 4), models=(clock,)),
+        Key("read_turns", "choice", "clock: read each photo at this many even turns (1, 2, 4, 8 or 16) and average what the head says; "
+            "an epoch's check reads at most 4; absent: 1", budget, choices=READ_TURNS, models=(clock,)),
         Key("best_epoch", "int", "recorded: the epoch a best-epoch study scored; train retrains for that many", budget, low=1, null=True),
         Key("learning_rates", "floats", "recorded: the learning rate of every epoch, which train replays", budget, low=0, null=True),
         Key("sleep", "float", "smoke family: seconds each trial sleeps", budget, low=0, high=86_400),

@@ -18,7 +18,7 @@ import numpy as np
 
 from datasets.clocktime import MINUTES
 
-from models._config import CLASS_COUNTS, HEADS, MINUTE_HEADS, REGRESSION_LOSSES  # noqa: F401 (re-exported)
+from models._config import CLASS_COUNTS, HEADS, MINUTE_HEADS, READ_TURNS, REGRESSION_LOSSES  # noqa: F401 (re-exported)
 
 
 def _angle_pair(fraction: np.ndarray) -> np.ndarray:
@@ -243,19 +243,46 @@ class PeriodicHead(ClockHead):
         return reconcile(hours, _pair_fraction(outputs["minute_angle"]) * 60)
 
 
+# The most turns an epoch's validation check reads (the check that picks the best epoch): more
+# views would cost every epoch again, where the final reading costs once (BENCHMARKS.md, "Reading
+# a photo at eighth turns").
+WATCH_TURNS = 4
+WARP_CHUNK = 2048  # photos resampled at once (bounds the float32 copies of a large folder)
+
+
+def turned(images: np.ndarray, k: int, turns: int) -> np.ndarray:
+    """N x S x S photos turned by ``k / turns`` of a whole turn: a multiple of a quarter turn moves
+    pixels exactly (``np.rot90``); any other angle resamples bilinearly, the corners repeating
+    the border as the training turns of :mod:`datasets.augment` do, rounded back to the photos'
+    pixel type."""
+    if (4 * k) % turns == 0:
+        quarter = (4 * k) // turns % 4
+        return np.ascontiguousarray(np.rot90(images, quarter, axes=(1, 2))) if quarter else images
+    from datasets.augment import warp_batch
+
+    angle = 2 * np.pi * k / turns
+    h = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
+    out = np.empty_like(images)
+    for i in range(0, len(images), WARP_CHUNK):
+        part = images[i:i + WARP_CHUNK]
+        warped = warp_batch(part, np.broadcast_to(h, (len(part), 3, 3)))
+        out[i:i + WARP_CHUNK] = np.clip(np.rint(warped), 0, 255) if np.issubdtype(images.dtype, np.integer) else warped
+    return out
+
+
 def read_clocks(model: Any, head: ClockHead, images: np.ndarray, turns: int = 1) -> np.ndarray:
     """Minutes past 12:00 read from N x S x S photos by a clock model.
 
-    With ``turns`` 2 or 4 each photo is read again turned by a half (or each quarter) turn, which
-    shows the same time, and the readings are averaged before decoding: the hour hand's angle,
-    the usual miss, is then judged from several views. Costs ``turns`` forward passes.
+    With ``turns`` above 1 each photo is also read turned by each multiple of a ``1 / turns``
+    turn, which shows the same time, and the readings are averaged before decoding: the hour
+    hand's angle, the usual miss, is then judged from several views. Costs ``turns`` forward
+    passes (and, beyond quarter turns, a bilinear resampling of each photo per view).
     """
-    if turns not in (1, 2, 4):
-        raise ValueError(f"read_turns must be 1, 2 or 4, not {turns!r}")
+    if turns not in READ_TURNS:
+        raise ValueError(f"read_turns must be one of {', '.join(map(str, READ_TURNS))}, not {turns!r}")
     readings = []
-    for k in range(0, 4, 4 // turns):
-        view = np.ascontiguousarray(np.rot90(images, k, axes=(1, 2))) if k else images
-        out = model.predict(view, batch_size=256, verbose=0)
+    for k in range(turns):
+        out = model.predict(turned(images, k, turns), batch_size=256, verbose=0)
         if not isinstance(out, dict):  # a list (several outputs) or one array, in output order
             out = dict(zip(model.output_names, out if isinstance(out, (list, tuple)) else [out]))
         readings.append(out)

@@ -154,7 +154,7 @@ def _record(task: Task, trial: optuna.Trial, trainer: Trainer, *, best: bool, te
         trial.set_user_attr(attrs.VAL_ERROR, record.val_errors[epoch - 1])
         trial.set_user_attr(attrs.VAL_ERROR_LAST, record.val_errors[-1])
         trial.set_user_attr(attrs.BEST_EPOCH, record.best_epoch)
-    for key, value in trainer.validation_summary(epoch).items():
+    for key, value in trainer.validation_summary(epoch, final=test and bool(record.epochs)).items():
         trial.set_user_attr(key, value)
     if test and record.epochs:
         for key, value in trainer.evaluate_test().items():

@@ -120,11 +120,13 @@ class SaveCheckpoint(keras.callbacks.Callback):
 class TimeLimit(keras.callbacks.Callback):
     """Ends training after the first epoch that finishes past ``seconds`` from the start of this
     fit (a trial's time limit), or, with ``until`` (``time.time()`` seconds), before an epoch that
-    would finish past it at the slowest pace so far (the search's deadline, which no epoch crosses)."""
+    would finish past it at the slowest pace so far (the search's deadline, which no epoch crosses).
+    ``tail`` says how many seconds the trainer will still need after its last epoch beyond the
+    worker's reserve (a clock trainer's final reading at more views than each epoch's check)."""
 
-    def __init__(self, seconds: float, until: float | None = None) -> None:
+    def __init__(self, seconds: float, until: float | None = None, tail: Callable[[], float] | None = None) -> None:
         super().__init__()
-        self.seconds, self.until = seconds, until
+        self.seconds, self.until, self.tail = seconds, until, tail
         self.hit = False
         self.deadline_hit = False
         self._start = self._last = 0.0
@@ -139,7 +141,7 @@ class TimeLimit(keras.callbacks.Callback):
         self.longest, self._last = max(self.longest, now - self._last), now
         if self.seconds and now - self._start >= self.seconds:
             self.hit = True
-        if self.until is not None and time.time() + self.longest > self.until:
+        if self.until is not None and time.time() + self.longest + (self.tail() if self.tail else 0.0) > self.until:
             self.hit = self.deadline_hit = True
         if self.hit:
             self.model.stop_training = True
@@ -419,7 +421,7 @@ class Trainer:
         # A trial's time limit bounds the search, not `train`, which replays a trial's epochs in full.
         limit = float(self.config.get("trial_timeout") or 0) if with_validation else 0.0
         until = until if with_validation else None
-        self.time_limit = TimeLimit(limit, until) if limit or until is not None else None
+        self.time_limit = TimeLimit(limit, until, self.final_seconds) if limit or until is not None else None
         pace = self.record.seconds / self.record.epochs if self.record.epochs else None
         set_rate, react = schedule_callbacks(self.config, replay, limit or None, pace, until)
         keep = [self.best_weights] if with_validation and restore_best else []
@@ -443,9 +445,15 @@ class Trainer:
             if keep:
                 self.best_weights.restore()
 
-    def validation_summary(self, epoch: int | None = None) -> dict[str, float]:
-        """More validation numbers of the 1-based ``epoch`` (default: the last), by name."""
+    def validation_summary(self, epoch: int | None = None, final: bool = False) -> dict[str, float]:
+        """More validation numbers of the 1-based ``epoch`` (default: the last), by name; ``final``:
+        the trial is over and about to be tested (the model holds the weights it keeps)."""
         return {}
+
+    def final_seconds(self) -> float:
+        """Seconds the trial will spend after its last epoch beyond what the worker reserves
+        before a deadline (``search.worker.DEADLINE_RESERVE``), as measured so far."""
+        return 0.0
 
     def extra_state(self) -> dict[str, Any]:
         """What a checkpoint keeps beyond weights and the epoch record (JSON): a task's own history."""

@@ -146,9 +146,12 @@ CLOCK = StudyFamily(
     space=clock_space,
     reference=CLOCK_REFERENCE,
     reference_params=CLOCK_REFERENCE_PARAMS,
-    # read_turns 4: each photo is also read at the three other quarter turns (the same time) and the
-    # readings averaged; on the demo recipe that took the test error from 51.0 to 42.1 min
-    # (BENCHMARKS.md, "Reading a photo four ways"), for 4 passes over the validation photos an epoch.
+    # read_turns 8: each photo is also read at the seven other eighth turns (the same time) and the
+    # readings averaged; four quarter turns took the demo recipe's test error from 51.0 to 42.1 min
+    # (BENCHMARKS.md, "Reading a photo four ways"), and eighths took the 2-hour seed's validation
+    # error at epoch 44 from 10.22 to 9.22 on the same weights, where sixteenths read 9.80
+    # (BENCHMARKS.md, "Reading a photo at eighth turns"). An epoch's check still reads four ways
+    # (models.clock_heads.WATCH_TURNS); the eight-way reading is the kept weights', once.
     # 250 epochs a trial and no time limit of its own: the seed kept improving with time, 27.0 min
     # test at 20 epochs, 18.6 at 30 and 12.9 at the 53 epochs that fit in 25 minutes of one of two
     # busy cores on a quick day, all at 40 px (BENCHMARKS.md, "The seed for 25 minutes"); at 48 px,
@@ -162,7 +165,7 @@ CLOCK = StudyFamily(
     # `--set epochs=N` or `--trial-timeout` bounds it. A search's deadline (`launch --timeout`)
     # ends a trial before an epoch that would cross it, its cosine decay spanning the epochs that
     # fit, so in a 30-minute search on 2 cores the seed trains until the deadline.
-    budget={"epochs": 250, "val_size": 0.1, "read_turns": 4},
+    budget={"epochs": 250, "val_size": 0.1, "read_turns": 8},
     pruner="hyperband",
     seeds=(CLOCK_TWO_HANDS_PARAMS,),
     # Runs sit at chance for their first epochs, and how many depends on the training seed: of 18

@@ -212,6 +212,24 @@ def test_no_epoch_crosses_the_search_deadline_and_the_schedule_anneals_before_it
     assert rates[-1] <= cosine_rate(MLP["learning_rate"], n - 1, n + 1) * (1 + 1e-4)
 
 
+def test_a_trainer_that_reads_after_its_last_epoch_ends_it_in_time_to_read() -> None:
+    # A clock trainer that reads its kept weights more ways than each epoch's check says how long
+    # that will take (its tail): the deadline rule makes room for it as for the next epoch.
+    import time
+
+    from search.training import TimeLimit
+
+    class Model:
+        stop_training = False
+
+    for tail, stops in ((None, False), (lambda: 0.0, False), (lambda: 700.0, True)):
+        limit = TimeLimit(0.0, until=time.time() + 600, tail=tail)
+        limit.set_model(Model())
+        limit.on_train_begin()
+        limit.on_epoch_end(0)
+        assert limit.deadline_hit is stops and limit.model.stop_training is stops
+
+
 def test_a_worker_started_late_keeps_its_searchs_reserves(tmp_path: Path) -> None:
     # A Ray replacement starts with 100 s of a 30-minute search left: it still starts no trial in
     # the last 60 s and ends training 30 s early, as the first workers do, where sizing them by

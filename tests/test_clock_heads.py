@@ -154,8 +154,80 @@ def test_a_photo_turned_by_a_quarter_reads_the_same_time_when_read_four_ways(hea
         assert not np.allclose(common_sense_error(once, read_clocks(model, clock_head, turned)), 0, atol=1e-3)
     four_ways = read_clocks(model, clock_head, photos, turns)
     np.testing.assert_allclose(common_sense_error(four_ways, read_clocks(model, clock_head, turned, turns)), 0, atol=1e-3)
-    with pytest.raises(ValueError, match="1, 2 or 4"):
+    with pytest.raises(ValueError, match="one of 1, 2, 4, 8, 16"):
         read_clocks(model, clock_head, photos, 3)
+
+
+def test_an_eighth_turn_turns_the_dial_the_way_quarter_turns_do() -> None:
+    # A photo with one hand pointing at 12: an eighth turn points it half way to where a quarter
+    # turn (np.rot90, the exact views) points it, and a quarter turn in eighths is the exact one.
+    from models.clock_heads import turned
+
+    photo = np.zeros((1, 33, 33), dtype=np.uint8)
+    photo[0, 2:16, 16] = 255  # from the centre (16, 16) up to the top edge
+    quarter = turned(photo, 2, 8)
+    np.testing.assert_array_equal(quarter, np.rot90(photo, 1, axes=(1, 2)))
+    assert quarter.dtype == np.uint8
+    eighth = turned(photo, 1, 8)
+    assert eighth.dtype == np.uint8
+    rows, cols = np.nonzero(eighth[0] > 128)
+    hand = np.array([rows.mean() - 16, cols.mean() - 16])  # rot90 takes "up" (-1, 0) to "left" (0, -1)
+    assert hand[0] < -2 and hand[1] < -2 and abs(hand[0] - hand[1]) < 1.0  # up and left, on the diagonal
+
+
+@pytest.mark.parametrize("head", ["periodic", "multi"])
+def test_reading_at_eighth_turns_ignores_a_quarter_turn_of_the_photo(head: str) -> None:
+    from models.clock import build_clock_model
+    from models.clock_heads import head_from_config, read_clocks
+
+    config = {**TINY_NETWORK, "head": head, "pairs": 2}
+    keras.utils.set_random_seed(0)
+    clock_head = head_from_config(config)
+    model = build_clock_model(config, clock_head)
+    photos = np.random.default_rng(1).integers(0, 256, (6, 24, 24), dtype=np.uint8)
+    turned = np.rot90(photos, 1, axes=(1, 2))
+    eight = read_clocks(model, clock_head, photos, 8)
+    assert not np.allclose(common_sense_error(eight, read_clocks(model, clock_head, photos, 4)), 0, atol=1e-3)
+    # The odd eighths resample: a pixel may round the other way, so equal within a fraction of a minute.
+    np.testing.assert_allclose(common_sense_error(eight, read_clocks(model, clock_head, turned, 8)), 0, atol=0.1)
+
+
+def test_a_trial_reading_eight_ways_checks_its_epochs_four_ways_and_reads_its_kept_weights_eight(tmp_path, monkeypatch) -> None:
+    # Each epoch's check (what picks the best epoch) reads four ways; the weights kept are then
+    # read eight ways, validation and test alike, and the trainer says what that adds to the time
+    # after its last epoch (nothing at four ways, which the worker's reserve already covers).
+    from datasets.synth import synthesize
+    from search.data import prepare
+    from search.tasks import clock_trainer
+    from search.tasks.clock_trainer import ClockTrainer, summary_of
+
+    synthesize(tmp_path / "clock", 200, seed=5, style="clean")
+    turns: list[int] = []
+    real = clock_trainer.read_clocks
+
+    def counting(model, head, images, n=1):
+        turns.append(n)
+        return real(model, head, images, n)
+
+    monkeypatch.setattr(clock_trainer, "read_clocks", counting)
+    config = {**TINY_NETWORK, "input_size": 32, "family": "clock", "dataset": "clock", "epochs": 2, "val_size": 100,
+              "train_limit": None, "data_dir": str(tmp_path / "clock"), "seed": 0, "read_turns": 8}
+    trainer = ClockTrainer(config, prepare(config))
+    trainer.fit()
+    assert turns == [4, 4]
+    epoch = trainer.record.best_epoch
+    assert trainer.validation_summary(epoch)["val_mean"] == trainer.record.val_errors[epoch - 1]
+    s = trainer.splits
+    final = trainer.validation_summary(epoch, final=True)
+    assert turns[-1] == 8
+    assert final["val_mean"] == pytest.approx(summary_of(s.y_val, real(trainer.model, trainer.head, s.x_val, 8))["mean"])
+    assert trainer.evaluate_test()["test_mean"] == pytest.approx(summary_of(s.y_test, trainer.test_minutes)["mean"])
+    assert turns[-1] == 8
+    tail = trainer.final_seconds()
+    check = trainer._check.seconds
+    assert check > 0 and tail == pytest.approx(check / 4 / len(s.x_val) * (8 * (len(s.x_val) + len(s.x_test)) - 4 * len(s.x_test)))
+    trainer.config = {**config, "read_turns": 4}
+    assert trainer.final_seconds() == 0.0
 
 
 @pytest.mark.parametrize("config,hour", [({"head": "periodic", "pairs": 2}, "hour_angle"), ({"head": "multi", "minute_head": "sincos"}, "hour")])

@@ -42,7 +42,7 @@ def test_a_clock_study_made_before_read_turns_keeps_reading_each_photo_once(cloc
 
     new = f"sqlite:///{tmp_path / 'new.sqlite'}"
     assert cli("launch", "clock", "--workers", "1", "--trials", "1", "--storage", new, *sets).returncode == 0
-    assert _config(new, 0)["read_turns"] == 4  # the family's reading, for a study made now
+    assert _config(new, 0)["read_turns"] == 8  # the family's reading, for a study made now
 
 
 def test_a_study_whose_choices_changed_is_refused_with_one_line(clock_dir: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ Imported only by workers and ``train`` (it imports Keras); :mod:`search.tasks.cl
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import keras
@@ -14,7 +15,7 @@ from datasets.augment import transforms_of
 from datasets.clocktime import common_sense_error, error_summary, minute_hand_error
 from models import check_config
 from models.clock import build_clock_model
-from models.clock_heads import head_from_config, read_clocks, turns_of
+from models.clock_heads import WATCH_TURNS, head_from_config, read_clocks, turns_of
 from search.training import Trainer
 
 
@@ -30,17 +31,23 @@ class ClockValidation(keras.callbacks.Callback):
     """Decodes the validation photos every epoch: ``val_error`` is the mean common-sense error.
 
     Clock heads output encodings (classes, sin/cos pairs), so Keras' own validation loss says
-    little; the objective is the error in minutes after decoding.
+    little; the objective is the error in minutes after decoding. Each epoch reads the photos at
+    most ``WATCH_TURNS`` ways, whatever the config's ``read_turns``: more views are the final
+    reading's, paid once (``ClockTrainer.validation_summary``).
     """
 
     def __init__(self, trainer: "ClockTrainer", earlier: list[dict[str, float]] | None = None) -> None:
         super().__init__()
         self.trainer = trainer
         self.summaries: list[dict[str, float]] = list(earlier or [])  # one per epoch (a resumed trial's too)
+        self.seconds = 0.0  # the longest check so far
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         s = self.trainer.splits
-        self.summaries.append(summary_of(s.y_val, self.trainer.predict_minutes(s.x_val)))
+        turns = min(turns_of(self.trainer.config), WATCH_TURNS)
+        start = time.perf_counter()
+        self.summaries.append(summary_of(s.y_val, self.trainer.predict_minutes(s.x_val, turns)))
+        self.seconds = max(self.seconds, time.perf_counter() - start)
         if logs is not None:
             logs["val_error"] = self.summaries[-1]["mean"]
 
@@ -70,15 +77,33 @@ class ClockTrainer(Trainer):
     def restore_extra(self, state: dict[str, Any]) -> None:
         self._earlier = list(state.get("val_summaries", []))
 
-    def predict_minutes(self, x: np.ndarray) -> np.ndarray:
-        return read_clocks(self.model, self.head, x, turns_of(self.config))
+    def predict_minutes(self, x: np.ndarray, turns: int | None = None) -> np.ndarray:
+        """Minutes read from photos, at the config's ``read_turns`` unless ``turns`` says otherwise."""
+        return read_clocks(self.model, self.head, x, turns_of(self.config) if turns is None else turns)
 
-    def validation_summary(self, epoch: int | None = None) -> dict[str, float]:
+    def validation_summary(self, epoch: int | None = None, final: bool = False) -> dict[str, float]:
+        """The validation numbers of ``epoch`` as its check read them; ``final``, when the config
+        reads more ways than an epoch's check (``read_turns`` above ``WATCH_TURNS``), those of the
+        weights the model holds after fitting (``epoch``'s, picked by the check's own reading,
+        ``val_error``), read as the test photos will be."""
         check = self._check
         if check is None or not check.summaries:
             return {}
         summary = check.summaries[epoch - 1 if epoch else -1]
+        if final and turns_of(self.config) > WATCH_TURNS:
+            summary = summary_of(self.splits.y_val, self.predict_minutes(self.splits.x_val))
         return {f"val_{k}": v for k, v in summary.items()}
+
+    def final_seconds(self) -> float:
+        """What reading more ways than the check adds after the last epoch: the validation photos
+        again and the test photos at ``read_turns``, against the test photos at the check's turns
+        that the worker's reserve was sized for; estimated from the longest check so far."""
+        turns, check = turns_of(self.config), self._check
+        if turns <= WATCH_TURNS or check is None or not check.seconds:
+            return 0.0
+        watch = min(turns, WATCH_TURNS)
+        per_view = check.seconds / watch / len(self.splits.x_val)  # seconds a photo a view
+        return per_view * (turns * (len(self.splits.x_val) + len(self.splits.x_test)) - watch * len(self.splits.x_test))
 
     test_minutes: np.ndarray | None = None  # the test predictions, once evaluate_test has run
 
