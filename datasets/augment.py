@@ -57,6 +57,12 @@ def random_homographies(n: int, transforms: tuple[str, ...], rng: np.random.Gene
     scale = np.exp(rng.uniform(-np.log1p(SCALE), np.log1p(SCALE), n)) if "scale" in transforms else np.ones(n)
     shift = rng.uniform(-SHIFT, SHIFT, (n, 2)) if "shift" in transforms else np.zeros((n, 2))
     skew = rng.uniform(-PERSPECTIVE, PERSPECTIVE, (n, 2)) if "perspective" in transforms else np.zeros((n, 2))
+    return homographies(angle, scale, shift, skew)
+
+
+def homographies(angle: np.ndarray, scale: np.ndarray, shift: np.ndarray, skew: np.ndarray) -> np.ndarray:
+    """n x 3 x 3 maps from n turns (radians), zooms, n x 2 shifts and n x 2 perspective skews."""
+    n = len(angle)
     cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
     h = np.zeros((n, 3, 3))
     h[:, 0, 0], h[:, 0, 1], h[:, 0, 2] = cos, -sin, shift[:, 0]

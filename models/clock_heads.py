@@ -258,10 +258,9 @@ def turned(images: np.ndarray, k: int, turns: int) -> np.ndarray:
     if (4 * k) % turns == 0:
         quarter = (4 * k) // turns % 4
         return np.ascontiguousarray(np.rot90(images, quarter, axes=(1, 2))) if quarter else images
-    from datasets.augment import warp_batch
+    from datasets.augment import homographies, warp_batch
 
-    angle = 2 * np.pi * k / turns
-    h = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
+    h = homographies(np.array([2 * np.pi * k / turns]), np.ones(1), np.zeros((1, 2)), np.zeros((1, 2)))
     out = np.empty_like(images)
     for i in range(0, len(images), WARP_CHUNK):
         part = images[i:i + WARP_CHUNK]

@@ -101,9 +101,8 @@ class ClockTrainer(Trainer):
         turns, check = turns_of(self.config), self._check
         if turns <= WATCH_TURNS or check is None or not check.seconds:
             return 0.0
-        watch = min(turns, WATCH_TURNS)
-        per_view = check.seconds / watch / len(self.splits.x_val)  # seconds a photo a view
-        return per_view * (turns * (len(self.splits.x_val) + len(self.splits.x_test)) - watch * len(self.splits.x_test))
+        per_view = check.seconds / WATCH_TURNS / len(self.splits.x_val)  # seconds a photo a view
+        return per_view * (turns * (len(self.splits.x_val) + len(self.splits.x_test)) - WATCH_TURNS * len(self.splits.x_test))
 
     test_minutes: np.ndarray | None = None  # the test predictions, once evaluate_test has run
 
