@@ -28,22 +28,21 @@ def activation(config: dict[str, Any]) -> keras.layers.Layer:
 
 def optimizer(config: dict[str, Any]) -> keras.optimizers.Optimizer:
     name, lr = config["optimizer"], float(config["learning_rate"])  # JSON may give an int
+    # ema_momentum: Keras' own moving average of the weights (search.training swaps it in to judge)
+    momentum = float(config.get("ema_momentum") or 0)
+    kw: dict[str, Any] = {"learning_rate": lr, **({"use_ema": True, "ema_momentum": momentum} if momentum else {})}
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr)
+        return keras.optimizers.SGD(**kw)
     if name == "momentum":
-        return keras.optimizers.SGD(
-            learning_rate=lr, momentum=config["momentum"], nesterov=config["nesterov"]
-        )
+        return keras.optimizers.SGD(**kw, momentum=config["momentum"], nesterov=config["nesterov"])
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=config["beta_1"])
+        return keras.optimizers.Adam(**kw, beta_1=config["beta_1"])
     if name == "adamw":
-        return keras.optimizers.AdamW(
-            learning_rate=lr, beta_1=config["beta_1"], weight_decay=config["weight_decay"]
-        )
+        return keras.optimizers.AdamW(**kw, beta_1=config["beta_1"], weight_decay=config["weight_decay"])
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr, rho=config["rho"])
+        return keras.optimizers.RMSprop(**kw, rho=config["rho"])
     if name == "nadam":
-        return keras.optimizers.Nadam(learning_rate=lr, beta_1=config["beta_1"])
+        return keras.optimizers.Nadam(**kw, beta_1=config["beta_1"])
     raise ValueError(f"unknown optimizer {name!r}")
 
 

@@ -105,6 +105,60 @@ class BestWeights(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
+class AverageIn(keras.callbacks.Callback):
+    """With an optimizer that keeps a moving average of the weights (``ema_momentum``), puts the
+    average into the model at each epoch's end, for the check and the best-weights copy that
+    follow; :class:`AverageOut` puts the trained weights back before training goes on (and
+    before a checkpoint saves them). Keras' ``fit`` itself leaves the average in the model when it
+    ends, which is what a retrained model keeps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trained: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        variables = self.model.trainable_variables
+        self.trained = [keras.ops.convert_to_numpy(v) for v in variables]
+        self.model.optimizer.finalize_variable_values(variables)
+
+
+class AverageOut(keras.callbacks.Callback):
+    """Puts back the weights :class:`AverageIn` took out."""
+
+    def __init__(self, average_in: AverageIn) -> None:
+        super().__init__()
+        self.average_in = average_in
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        trained, self.average_in.trained = self.average_in.trained, None
+        for variable, value in zip(self.model.trainable_variables, trained or []):
+            variable.assign(value)
+
+
+def averaging(model: keras.Model) -> tuple[list[keras.callbacks.Callback], list[keras.callbacks.Callback]]:
+    """The callbacks that judge a model by its optimizer's moving average of the weights, if it
+    keeps one: the first go before the validation check, the second after the best weights are
+    copied."""
+    if not getattr(model.optimizer, "use_ema", False):
+        return [], []
+    average_in = AverageIn()
+    return [average_in], [AverageOut(average_in)]
+
+
+class EvaluateValidation(keras.callbacks.Callback):
+    """Keras' validation, run as a callback at the epoch's end (``val_`` + each metric in the
+    logs), so that it judges the weights the model holds then: with ``ema_momentum``, the average."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> None:
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        scores = self.model.evaluate(self.x, self.y, batch_size=self.batch_size, verbose=0, return_dict=True)
+        if logs is not None:
+            logs.update({f"val_{k}": float(v) for k, v in scores.items()})
+
+
 class SaveCheckpoint(keras.callbacks.Callback):
     """Saves the trainer's state after each epoch (after its record and best weights are updated)."""
 
@@ -425,6 +479,7 @@ class Trainer:
         pace = self.record.seconds / self.record.epochs if self.record.epochs else None
         set_rate, react = schedule_callbacks(self.config, replay, limit or None, pace, until)
         keep = [self.best_weights] if with_validation and restore_best else []
+        average_in, average_out = averaging(self.model) if with_validation else ([], [])
         save = [SaveCheckpoint(checkpoint, self)] if checkpoint is not None else []
         data: dict[str, Any] = {"x": x, "y": self._targets(y), "batch_size": self.config["batch_size"]}
         if self.augment:
@@ -437,7 +492,8 @@ class Trainer:
                 initial_epoch=self.record.epochs,
                 validation_data=validation,
                 callbacks=[
-                    *set_rate, *measure, self.record, *keep, *react, *save, *filter(None, [self.time_limit]), *callbacks,
+                    *set_rate, *average_in, *measure, self.record, *keep, *average_out, *react, *save,
+                    *filter(None, [self.time_limit]), *callbacks,
                 ],
                 verbose=0,
             )
@@ -505,6 +561,8 @@ class ClassifierTrainer(Trainer):
         return build_classifier(self.config, self.splits.input_shape, self.splits.n_classes)
 
     def _validation(self) -> tuple[Any, list[keras.callbacks.Callback]]:
+        if getattr(self.model.optimizer, "use_ema", False):  # judge the average, after AverageIn
+            return None, [EvaluateValidation(self.splits.x_val, self.splits.y_val, 1024), ErrorFromAccuracy()]
         return (self.splits.x_val, self.splits.y_val), [ErrorFromAccuracy()]
 
     def evaluate_test(self) -> dict[str, float]:
