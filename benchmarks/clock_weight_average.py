@@ -3,9 +3,9 @@
 A moving average (``ema_momentum``) changes what a trial judges and keeps, not how it trains: the
 trained weights follow the same path with or without it (``tests/test_weight_average.py``). So one
 run measures both. The seed trains once through the service's ``ClockTrainer`` with the average
-on; each epoch's check reads the average, as a trial does, and this script's own check reads the
-trained weights right after (four ways each, as a trial's check does), each side keeping its own
-best epoch. At the end both kept models are read as a trial's kept model is (``read_turns``, eight
+on; each epoch's check reads the trained weights and the average (four ways each), as a trial's
+does, and this script keeps each side's best epoch by those readings (a trial keeps the better of
+the two). At the end both kept models are read as a trial's kept model is (``read_turns``, eight
 ways) on the validation and the test photos. One TensorFlow thread::
 
     .venv/bin/python benchmarks/clock_weight_average.py --seconds 6000
@@ -59,35 +59,43 @@ def main() -> int:
     splits = task.prepare(config)
     trainer = task.trainer(config, splits)
 
-    class TrainedCheck(keras.callbacks.Callback):
-        """After the trainer's callbacks (the trained weights are back in the model): reads them
-        as the epoch's check reads the average, and keeps the best epoch's."""
+    class BothBest(keras.callbacks.Callback):
+        """After the trainer's callbacks (the trained weights are back in the model): keeps the
+        weights of each side's best epoch by what the trainer's check read of each."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.errors: list[float] = []
-            self.best: list[np.ndarray] | None = None
+            self.trained: list[float] = []
+            self.averages: list[float] = []
+            self.best: dict[str, list[np.ndarray]] = {}
             self._start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            turns = min(int(config["read_turns"]), WATCH_TURNS)
-            error = summary_of(splits.y_val, trainer.predict_minutes(splits.x_val, turns))["mean"]
-            if not self.errors or error < min(self.errors):
-                self.best = self.model.get_weights()
-            self.errors.append(error)
-            print(f"epoch {epoch + 1}: {time.perf_counter() - self._start:.0f} s, validation {error:.2f} trained, "
-                  f"{(logs or {}).get('val_error', float('nan')):.2f} average", flush=True)
+            summary = trainer._check.summaries[-1]
+            for side, errors in (("trained", self.trained), ("average", self.averages)):
+                error = summary[f"{side}_mean"]
+                if not errors or error < min(errors):
+                    if side == "trained":
+                        self.best[side] = self.model.get_weights()
+                    else:
+                        variables = self.model.trainable_variables
+                        held = [keras.ops.convert_to_numpy(v) for v in variables]
+                        self.model.optimizer.finalize_variable_values(variables)
+                        self.best[side] = self.model.get_weights()
+                        for variable, value in zip(variables, held):
+                            variable.assign(value)
+                errors.append(error)
+            print(f"epoch {epoch + 1}: {time.perf_counter() - self._start:.0f} s, validation {self.trained[-1]:.2f} trained, "
+                  f"{self.averages[-1]:.2f} average", flush=True)
 
-    trained = TrainedCheck()
+    both = BothBest()
     start = time.perf_counter()
-    trainer.fit([trained])
+    trainer.fit([both])
     seconds = time.perf_counter() - start
-    averages = trainer.record.val_errors
-    result = {"config": config, "epochs": len(averages), "seconds": round(seconds, 1),
-              "val_average": averages, "val_trained": trained.errors, "kept": {}}
-    for name, weights, errors in (("average", None, averages), ("trained", trained.best, trained.errors)):
-        if weights is not None:
-            trainer.model.set_weights(weights)  # the average's best is in the model already
+    result = {"config": config, "epochs": len(both.trained), "seconds": round(seconds, 1),
+              "val_average": both.averages, "val_trained": both.trained, "kept": {}}
+    for name, errors in (("average", both.averages), ("trained", both.trained)):
+        trainer.model.set_weights(both.best[name])
         val = summary_of(splits.y_val, trainer.predict_minutes(splits.x_val))
         test = summary_of(splits.y_test, trainer.predict_minutes(splits.x_test))
         best = int(np.argmin(errors)) + 1

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import keras
 import numpy as np
@@ -30,6 +30,8 @@ import numpy as np
 from datasets import Splits
 from datasets.augment import augment_batch
 from models.classifier import build_classifier
+
+T = TypeVar("T")
 
 
 class ErrorFromAccuracy(keras.callbacks.Callback):
@@ -105,56 +107,72 @@ class BestWeights(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
-class AverageIn(keras.callbacks.Callback):
-    """With an optimizer that keeps a moving average of the weights (``ema_momentum``), puts the
-    average into the model at each epoch's end, for the check and the best-weights copy that
-    follow; :class:`AverageOut` puts the trained weights back before training goes on (and
-    before a checkpoint saves them). Keras' ``fit`` itself leaves the average in the model when it
-    ends, which is what a retrained model keeps."""
+class WeightAverage:
+    """The optimizer's moving average of the weights (``ema_momentum``, Keras' ``use_ema``), which
+    an epoch's check reads beside the trained weights.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.trained: list[np.ndarray] | None = None
+    Early in training the average trails the weights by about ``1 / (1 - momentum)`` steps, and
+    batch normalisation's statistics follow the trained weights, so it can read worse than they
+    do (a demo trial that had left chance read at chance averaged); later it smooths the last
+    steps' noise. So :meth:`judge` reads both and the model keeps, for the epoch's best-weights
+    copy, whichever reads better; :class:`TrainedBack` puts the trained weights back before
+    training goes on and before a checkpoint saves them.
+    """
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+        self.trained: list[np.ndarray] | None = None  # the trained weights while the average is in
+
+    @property
+    def kept(self) -> bool:
+        return bool(getattr(self.model.optimizer, "use_ema", False))
+
+    def judge(self, read: Callable[[], T], error: Callable[[T], float]) -> tuple[T, bool]:
+        """What ``read`` says of the trained weights or, when it reads lower, of the average, which
+        then stays in the model; and whether it was the average."""
+        first = read()
+        if not self.kept:
+            return first, False
         variables = self.model.trainable_variables
         self.trained = [keras.ops.convert_to_numpy(v) for v in variables]
         self.model.optimizer.finalize_variable_values(variables)
+        second = read()
+        if error(second) < error(first):
+            return second, True
+        self.restore()
+        return first, False
 
-
-class AverageOut(keras.callbacks.Callback):
-    """Puts back the weights :class:`AverageIn` took out."""
-
-    def __init__(self, average_in: AverageIn) -> None:
-        super().__init__()
-        self.average_in = average_in
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        trained, self.average_in.trained = self.average_in.trained, None
+    def restore(self) -> None:
+        """Put the trained weights back if the average is in."""
+        trained, self.trained = self.trained, None
         for variable, value in zip(self.model.trainable_variables, trained or []):
             variable.assign(value)
 
 
-def averaging(model: keras.Model) -> tuple[list[keras.callbacks.Callback], list[keras.callbacks.Callback]]:
-    """The callbacks that judge a model by its optimizer's moving average of the weights, if it
-    keeps one: the first go before the validation check, the second after the best weights are
-    copied."""
-    if not getattr(model.optimizer, "use_ema", False):
-        return [], []
-    average_in = AverageIn()
-    return [average_in], [AverageOut(average_in)]
+class TrainedBack(keras.callbacks.Callback):
+    """Puts the trained weights back after the epoch's check and best-weights copy."""
+
+    def __init__(self, average: WeightAverage) -> None:
+        super().__init__()
+        self.average = average
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.average.restore()
 
 
 class EvaluateValidation(keras.callbacks.Callback):
     """Keras' validation, run as a callback at the epoch's end (``val_`` + each metric in the
-    logs), so that it judges the weights the model holds then: with ``ema_momentum``, the average."""
+    logs), judging the trained weights and their moving average (:class:`WeightAverage`)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> None:
+    def __init__(self, average: WeightAverage, x: np.ndarray, y: np.ndarray, batch_size: int) -> None:
         super().__init__()
-        self.x, self.y, self.batch_size = x, y, batch_size
+        self.average, self.x, self.y, self.batch_size = average, x, y, batch_size
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        scores = self.model.evaluate(self.x, self.y, batch_size=self.batch_size, verbose=0, return_dict=True)
+        def read() -> dict[str, float]:
+            return self.model.evaluate(self.x, self.y, batch_size=self.batch_size, verbose=0, return_dict=True)
+
+        scores, _ = self.average.judge(read, lambda scores: -float(scores["accuracy"]))
         if logs is not None:
             logs.update({f"val_{k}": float(v) for k, v in scores.items()})
 
@@ -425,6 +443,7 @@ class Trainer:
         tf_data_without_autotune()
         set_random_seed(int(config.get("seed", 0)))
         self.model = self._build()
+        self.average = WeightAverage(self.model)
         self.record = EpochRecord()
         self.best_weights = BestWeights()
         self.time_limit: TimeLimit | None = None
@@ -479,7 +498,7 @@ class Trainer:
         pace = self.record.seconds / self.record.epochs if self.record.epochs else None
         set_rate, react = schedule_callbacks(self.config, replay, limit or None, pace, until)
         keep = [self.best_weights] if with_validation and restore_best else []
-        average_in, average_out = averaging(self.model) if with_validation else ([], [])
+        back = [TrainedBack(self.average)] if with_validation and self.average.kept else []
         save = [SaveCheckpoint(checkpoint, self)] if checkpoint is not None else []
         data: dict[str, Any] = {"x": x, "y": self._targets(y), "batch_size": self.config["batch_size"]}
         if self.augment:
@@ -492,7 +511,7 @@ class Trainer:
                 initial_epoch=self.record.epochs,
                 validation_data=validation,
                 callbacks=[
-                    *set_rate, *average_in, *measure, self.record, *keep, *average_out, *react, *save,
+                    *set_rate, *measure, self.record, *keep, *back, *react, *save,
                     *filter(None, [self.time_limit]), *callbacks,
                 ],
                 verbose=0,
@@ -561,8 +580,8 @@ class ClassifierTrainer(Trainer):
         return build_classifier(self.config, self.splits.input_shape, self.splits.n_classes)
 
     def _validation(self) -> tuple[Any, list[keras.callbacks.Callback]]:
-        if getattr(self.model.optimizer, "use_ema", False):  # judge the average, after AverageIn
-            return None, [EvaluateValidation(self.splits.x_val, self.splits.y_val, 1024), ErrorFromAccuracy()]
+        if self.average.kept:  # Keras' own validation would read the trained weights alone
+            return None, [EvaluateValidation(self.average, self.splits.x_val, self.splits.y_val, 1024), ErrorFromAccuracy()]
         return (self.splits.x_val, self.splits.y_val), [ErrorFromAccuracy()]
 
     def evaluate_test(self) -> dict[str, float]:

@@ -140,3 +140,20 @@ def test_a_new_clock_study_measures_the_reference_then_the_two_hands_seed(clock_
     assert second.user_attrs["seed"] and second.state == TrialState.COMPLETE
     assert {k: second.user_attrs["config"][k] for k in ("head", "pairs", "learning_rate")} == {
         "head": "periodic", "pairs": 2, "learning_rate": 0.003}
+
+
+def test_a_clock_trial_with_a_moving_average_keeps_the_better_reading_and_says_which(clock_dir: Path) -> None:
+    config = _config(clock_dir, epochs=2, ema_momentum=0.9, read_turns=8)
+    trainer = ClockTrainer(config, prepare(config))
+    trainer.fit()
+    summaries = trainer._check.summaries
+    assert [s["averaged"] in (0.0, 1.0) for s in summaries] == [True, True]
+    assert trainer.record.val_errors == [s["mean"] for s in summaries]
+    assert all(s["mean"] == min(s["trained_mean"], s["average_mean"]) for s in summaries)
+    final = trainer.validation_summary(trainer.record.best_epoch, final=True)
+    assert final["val_averaged"] == summaries[trainer.record.best_epoch - 1]["averaged"]
+    # the kept model reads what its epoch's check read (four ways there, as the check reads)
+    kept = trainer.predict_minutes(trainer.splits.x_val, 4)
+    from search.tasks.clock_trainer import summary_of
+
+    assert summary_of(trainer.splits.y_val, kept)["mean"] == pytest.approx(min(trainer.record.val_errors), abs=1e-3)

@@ -29,6 +29,9 @@ def summary_of(true: np.ndarray, minutes: np.ndarray) -> dict[str, float]:
 
 class ClockValidation(keras.callbacks.Callback):
     """Decodes the validation photos every epoch: ``val_error`` is the mean common-sense error.
+    With ``ema_momentum`` it reads the trained weights and their moving average and keeps the
+    better (``search.training.WeightAverage``); ``averaged`` in the epoch's summary says which,
+    ``trained_mean`` and ``average_mean`` what each read.
 
     Clock heads output encodings (classes, sin/cos pairs), so Keras' own validation loss says
     little; the objective is the error in minutes after decoding. Each epoch reads the photos at
@@ -45,9 +48,21 @@ class ClockValidation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         s = self.trainer.splits
         turns = min(turns_of(self.trainer.config), WATCH_TURNS)
-        start = time.perf_counter()
-        self.summaries.append(summary_of(s.y_val, self.trainer.predict_minutes(s.x_val, turns)))
-        self.seconds = max(self.seconds, time.perf_counter() - start)
+
+        means: list[float] = []
+
+        def read() -> dict[str, float]:
+            start = time.perf_counter()
+            summary = summary_of(s.y_val, self.trainer.predict_minutes(s.x_val, turns))
+            self.seconds = max(self.seconds, time.perf_counter() - start)
+            means.append(summary["mean"])
+            return summary
+
+        # the trained weights, and their moving average if the optimizer keeps one: the better stays
+        summary, averaged = self.trainer.average.judge(read, lambda summary: summary["mean"])
+        if self.trainer.average.kept:
+            summary.update(averaged=float(averaged), trained_mean=means[0], average_mean=means[1])
+        self.summaries.append(summary)
         if logs is not None:
             logs["val_error"] = self.summaries[-1]["mean"]
 
@@ -91,7 +106,8 @@ class ClockTrainer(Trainer):
             return {}
         summary = check.summaries[epoch - 1 if epoch else -1]
         if final and turns_of(self.config) > WATCH_TURNS:
-            summary = summary_of(self.splits.y_val, self.predict_minutes(self.splits.x_val))
+            kept = {k: summary[k] for k in ("averaged",) if k in summary}  # which weights the epoch kept
+            summary = {**summary_of(self.splits.y_val, self.predict_minutes(self.splits.x_val)), **kept}
         return {f"val_{k}": v for k, v in summary.items()}
 
     def final_seconds(self) -> float:
