@@ -48,8 +48,10 @@ CLOCK_LEARNING_RATES = (3e-4, 4e-3)
 CLOCK_REGULARIZERS = ("none", "l2")
 CLOCK_AUGMENTATIONS = ("none", "light")
 CLOCK_ALIGNMENTS = ("none", "affine")
-# A moving average of the weights (Keras' use_ema), judged and kept instead of the weights the
-# last step left: none, or about the last 1,000 steps (1.2 epochs of 16-photo batches).
+# A moving average of the weights (Keras' use_ema), judged beside the weights the last step left,
+# the better kept: none, or about the last 1,000 steps (1.2 epochs of 16-photo batches). On the
+# seed it read 1.2-2.7 min better between epochs 11 and 50, a draw once the decay had annealed,
+# and worse before epoch 10 (BENCHMARKS.md, "A moving average of the weights on the 2-hour seed").
 CLOCK_EMA_MOMENTA = (0.0, 0.999)
 
 
