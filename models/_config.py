@@ -210,7 +210,7 @@ def _keys() -> list[Key]:
         Key("lr_schedule", "choice", "learning rate over the epochs (absent: constant)", training, choices=LR_SCHEDULES),
         Key("warmup_epochs", "int", "epochs of linear warm-up before the schedule (any schedule)", training, low=0, high=1000),
         Key("ema_momentum", "float", "keep a moving average of the weights, updated every step with this momentum (0.999: about "
-            "the last 1,000 steps); each epoch's check, the kept weights and a retrained model are the average's; absent or 0: none",
+            "the last 1,000 steps); each epoch's check reads it beside the weights and keeps the better; a retrained model ends with it; absent or 0: none",
             training, low=0, high=0.99999),
         Key("momentum", "float", "SGD momentum", training, low=0, high=1),
         Key("nesterov", "bool", "Nesterov momentum", training),
