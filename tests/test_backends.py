@@ -67,5 +67,12 @@ def test_a_clock_search_runs_and_its_model_is_read_under_every_backend(backend: 
         read = cli("predict", str(tmp_path / "model"), str(clock_dir), "--out", str(out), env={"KERAS_BACKEND": reader})
         assert read.returncode == 0, read.stderr
         assert "common-sense error over 300 images" in read.stdout
-    assert (tmp_path / "preds-tensorflow.csv").read_text() == (tmp_path / f"preds-{backend}.csv").read_text()
+    # The same times under both; the error column (2 decimals) may differ by one rounding step,
+    # since two backends' float arithmetic (the bilinear eighth turns) differs in the last bits.
+    ours = [line.split(",") for line in (tmp_path / "preds-tensorflow.csv").read_text().splitlines()]
+    theirs = [line.split(",") for line in (tmp_path / f"preds-{backend}.csv").read_text().splitlines()]
+    assert ours[0] == theirs[0] and ours[0][-1] == "error_minutes" and len(ours) == len(theirs)
+    for a, b in zip(ours[1:], theirs[1:]):
+        assert a[:-1] == b[:-1]
+        assert abs(float(a[-1]) - float(b[-1])) <= 0.0101, (a, b)
     assert json.loads((tmp_path / "model" / "metrics.json").read_text())["epochs"] == 1
