@@ -78,12 +78,9 @@ def main() -> int:
                     if side == "trained":
                         self.best[side] = self.model.get_weights()
                     else:
-                        variables = self.model.trainable_variables
-                        held = [keras.ops.convert_to_numpy(v) for v in variables]
-                        self.model.optimizer.finalize_variable_values(variables)
+                        trainer.average.put_in()
                         self.best[side] = self.model.get_weights()
-                        for variable, value in zip(variables, held):
-                            variable.assign(value)
+                        trainer.average.restore()
                 errors.append(error)
             print(f"epoch {epoch + 1}: {time.perf_counter() - self._start:.0f} s, validation {self.trained[-1]:.2f} trained, "
                   f"{self.averages[-1]:.2f} average", flush=True)

@@ -133,14 +133,18 @@ class WeightAverage:
         first = read()
         if not self.kept:
             return first, False
-        variables = self.model.trainable_variables
-        self.trained = [keras.ops.convert_to_numpy(v) for v in variables]
-        self.model.optimizer.finalize_variable_values(variables)
+        self.put_in()
         second = read()
         if error(second) < error(first):
             return second, True
         self.restore()
         return first, False
+
+    def put_in(self) -> None:
+        """Put the average into the model, keeping the trained weights for :meth:`restore`."""
+        variables = self.model.trainable_variables
+        self.trained = [keras.ops.convert_to_numpy(v) for v in variables]
+        self.model.optimizer.finalize_variable_values(variables)
 
     def restore(self) -> None:
         """Put the trained weights back if the average is in."""
