@@ -145,6 +145,12 @@ class WeightAverage:
         variables = self.model.trainable_variables
         self.trained = [keras.ops.convert_to_numpy(v) for v in variables]
         self.model.optimizer.finalize_variable_values(variables)
+        # On JAX that assignment shares the average's buffer with the model's weights, and the next
+        # predict or evaluate donates the weights' buffers to its step: the optimizer's average
+        # then points at a deleted buffer and the next epoch fails ("Buffer has been deleted or
+        # donated"). The weights take copies of their own.
+        for variable in variables:
+            variable.assign(keras.ops.convert_to_numpy(variable))
 
     def restore(self) -> None:
         """Put the trained weights back if the average is in."""
