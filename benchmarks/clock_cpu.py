@@ -32,6 +32,7 @@ def main() -> int:
     parser.add_argument("--data-dir", default="data/clock")
     parser.add_argument("--name", default=None, help="a label for the result line")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/clock_cpu.jsonl"))
+    parser.add_argument("--stop-after", type=int, default=0, help="end training after this many epochs (the schedule still spans the config's epochs): how a run starts")
     parser.add_argument("--predictions", type=Path, default=None, help="also save the test predictions (y_true, error) for clock_misses.py")
     args = parser.parse_args()
 
@@ -52,7 +53,15 @@ def main() -> int:
     import keras
 
     losses: list[float] = []  # the training loss of every epoch (all outputs' losses summed)
-    trainer.fit([keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: losses.append(float(logs["loss"])))])
+    def epoch_end(epoch: int, logs: dict) -> None:
+        losses.append(float(logs["loss"]))
+        summary = trainer._check.summaries[-1]
+        print(f"epoch {epoch + 1}: val {trainer.record.val_errors[-1]:.1f} (minute hand {summary['minute_mean']:.1f}), "
+              f"loss {losses[-1]:.4f}, {trainer.record.seconds / trainer.record.epochs:.1f} s an epoch", flush=True)
+        if args.stop_after and epoch + 1 >= args.stop_after:
+            trainer.model.stop_training = True
+
+    trainer.fit([keras.callbacks.LambdaCallback(on_epoch_end=epoch_end)])
     record = trainer.record
     test = trainer.evaluate_test()
     import numpy as np
