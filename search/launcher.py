@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from search.cluster import WORKER_STOPPED, Cluster
 from search.worker import LAST_START_SECONDS, last_start
-from search.study import best_trial, error_of, finished_count, objectives_of, open_study, pareto_front, state_counts
+from search.study import best_trial, error_of, finished_count, objectives_of, open_study, pareto_front, restart_lines, state_counts
 from search.tasks import Task, task_of_study
 from storage import Location, attrs
 from storage.urls import MAX_RETRY
@@ -427,7 +427,7 @@ def print_summary(study: Any, task: Task | None = None) -> None:
     counts = state_counts(study)
     states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "no trials"
     print(f"study {study.study_name}: {states}")
-    for line in failure_lines(study):
+    for line in [*failure_lines(study), *restart_lines(study)]:
         print(line)
     best = best_trial(study)
     if best is None:

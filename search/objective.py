@@ -15,6 +15,7 @@ import optuna
 
 from search.data import DataCache
 from search.pins import PinnedTrial
+from search.study import restart_stuck_seed
 from storage import attrs
 
 if TYPE_CHECKING:
@@ -118,6 +119,8 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
     except optuna.TrialPruned:
         checkpoint.remove()
         _record(task, trial, trainer, best=best)
+        if trainer is not None and trainer.record.val_errors:
+            restart_stuck_seed(trial, objective.family, min(trainer.record.val_errors))
         raise
     except KeyboardInterrupt:  # stopped: the checkpoint stays for the queued copy
         if trainer is not None:

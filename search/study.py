@@ -312,6 +312,46 @@ def warm_start(study: optuna.Study, source: str, params: list[dict[str, Any]]) -
 REPEATED_FAILURES = 3  # this many trials in a row failing with one error stop a launch
 
 
+def restart_stuck_seed(trial: optuna.Trial, family: StudyFamily | None, best: float | None) -> bool:
+    """Queue an enqueued seed once more when it was pruned still at chance; whether it was.
+
+    Whether a clock run leaves chance at all, and when, depends on its training seed and on small
+    changes to its schedule (BENCHMARKS.md, "Which clock runs leave chance" and "A seed that stayed
+    at chance"), and a short search leans on its seed: one pruned at chance leaves it to the
+    reference. The copy is a new trial, so it trains under another training seed (a trial's
+    ``seed`` is its number), and Optuna hands queued trials out before sampling new ones. Once per
+    seed: a copy that stays at chance is not queued again. Only families with an ``at_chance``
+    level, and only seeds whose best epoch is at or above it.
+    """
+    if family is None or family.at_chance is None or best is None or best < family.at_chance[1]:
+        return False
+    marks = trial.user_attrs
+    if not marks.get(attrs.SEED) or marks.get(attrs.RESTART_OF) is not None:
+        return False
+    user_attrs: dict[str, Any] = {attrs.SEED: True, attrs.RESTART_OF: trial.number}
+    if marks.get(attrs.WARM_START):
+        user_attrs[attrs.WARM_START] = marks[attrs.WARM_START]
+    trial.study.enqueue_trial(trial.params, user_attrs=user_attrs)
+    log.warning(
+        "trial %d, a seed, was pruned still at chance (best %.2f): queued again as a new trial, under another training seed",
+        trial.number, best,
+    )
+    return True
+
+
+def restart_lines(study: Any) -> list[str]:
+    """``trial #1, a seed, was pruned at chance after 9 epochs; trial #3 is it again, ...``."""
+    trials = study.get_trials(deepcopy=False)
+    lines = []
+    for copy in (t for t in trials if t.user_attrs.get(attrs.RESTART_OF) is not None):
+        first = trials[copy.user_attrs[attrs.RESTART_OF]]
+        lines.append(
+            f"trial #{first.number}, a seed, was pruned at chance after {first.user_attrs.get(attrs.EPOCHS)} epochs; "
+            f"trial #{copy.number} is it again under another training seed ({copy.state.name.lower()})"
+        )
+    return lines
+
+
 def repeated_failure(study: optuna.Study, count: int = REPEATED_FAILURES) -> str | None:
     """The error of the last ``count`` finished trials when they all failed with that same error.
 

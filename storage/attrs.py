@@ -35,6 +35,7 @@ NODE = "node"  # the Ray node id of the worker that ran the trial (launch --clus
 REFERENCE = "reference"  # the family's reference network (trial 0)
 SEED = "seed"  # an enqueued known-good starting point
 WARM_START = "warm_start"  # the study or export file an enqueued trial came from
+RESTART_OF = "restart_of"  # a seed queued again after it was pruned at chance: the trial it repeats
 FAIL_REASON = "fail_reason"
 ERROR = "error"  # set when the trial itself raised (the config's fault): what repeated-failure stops count
 SURPLUS = "budget_surplus"  # a trial created past the budget behind the gRPC proxy

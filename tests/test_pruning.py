@@ -69,3 +69,52 @@ def test_the_clock_familys_pruner_keeps_hyperband_brackets() -> None:
 
     clock = get_family("clock")
     assert isinstance(make_pruner(clock.pruner, 60, clock.min_epochs, clock.at_chance), optuna.pruners.HyperbandPruner)
+
+
+def _pruned_seed(study: optuna.Study, best: float, **marks: object) -> tuple[optuna.Trial, bool]:
+    """Ask the next queued trial (a seed), prune it with ``best`` as its best epoch, offer a restart."""
+    from search.study import restart_stuck_seed
+    from studies import get_family
+
+    trial = study.ask()
+    trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+    trial.suggest_categorical("head", ["periodic", "multi"])
+    restarted = restart_stuck_seed(trial, get_family("clock"), best)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    return trial, restarted
+
+
+def test_a_seed_pruned_at_chance_is_queued_once_more_under_another_training_seed() -> None:
+    from search.study import restart_lines
+    from storage import attrs
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize")
+    seed = {"learning_rate": 0.003, "head": "periodic"}
+    study.enqueue_trial(seed, user_attrs={attrs.SEED: True})
+    first, restarted = _pruned_seed(study, 173.2)  # the clock family's chance level is 162
+    assert restarted
+    (copy,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert copy.number != first.number  # a new trial: another training seed (a trial's seed is its number)
+    assert copy.user_attrs == {attrs.SEED: True, attrs.RESTART_OF: first.number}
+    again, restarted = _pruned_seed(study, 175.0)  # the copy stays at chance too: no third try
+    assert again.number == copy.number and again.params == seed and not restarted
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert restart_lines(study) == [
+        f"trial #{first.number}, a seed, was pruned at chance after None epochs; trial #{copy.number} is it again "
+        "under another training seed (pruned)"
+    ]
+
+
+def test_only_a_seed_still_at_chance_is_queued_again() -> None:
+    from storage import attrs
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize")
+    study.enqueue_trial({"learning_rate": 0.003, "head": "periodic"}, user_attrs={attrs.SEED: True})
+    study.enqueue_trial({"learning_rate": 0.001, "head": "multi"}, user_attrs={attrs.REFERENCE: True})
+    study.enqueue_trial({"learning_rate": 0.002, "head": "multi"})  # a queued trial that is not a seed
+    assert not _pruned_seed(study, 120.0)[1]  # a seed that left chance and was cut by its peers
+    assert not _pruned_seed(study, 180.0)[1]  # the reference: a measurement, not restarted
+    assert not _pruned_seed(study, 180.0)[1]
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
