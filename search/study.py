@@ -312,7 +312,7 @@ def warm_start(study: optuna.Study, source: str, params: list[dict[str, Any]]) -
 REPEATED_FAILURES = 3  # this many trials in a row failing with one error stop a launch
 
 
-def restart_stuck_seed(trial: optuna.Trial, family: StudyFamily | None, best: float | None) -> bool:
+def restart_stuck_seed(trial: optuna.Trial, family: StudyFamily | None, best: float) -> bool:
     """Queue an enqueued seed once more when it was pruned still at chance; whether it was.
 
     Whether a clock run leaves chance at all, and when, depends on its training seed and on small
@@ -323,7 +323,7 @@ def restart_stuck_seed(trial: optuna.Trial, family: StudyFamily | None, best: fl
     seed: a copy that stays at chance is not queued again. Only families with an ``at_chance``
     level, and only seeds whose best epoch is at or above it.
     """
-    if family is None or family.at_chance is None or best is None or best < family.at_chance[1]:
+    if family is None or family.at_chance is None or best < family.at_chance[1]:
         return False
     marks = trial.user_attrs
     if not marks.get(attrs.SEED) or marks.get(attrs.RESTART_OF) is not None:

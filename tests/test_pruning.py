@@ -71,7 +71,7 @@ def test_the_clock_familys_pruner_keeps_hyperband_brackets() -> None:
     assert isinstance(make_pruner(clock.pruner, 60, clock.min_epochs, clock.at_chance), optuna.pruners.HyperbandPruner)
 
 
-def _pruned_seed(study: optuna.Study, best: float, **marks: object) -> tuple[optuna.Trial, bool]:
+def _pruned_seed(study: optuna.Study, best: float) -> tuple[optuna.Trial, bool]:
     """Ask the next queued trial (a seed), prune it with ``best`` as its best epoch, offer a restart."""
     from search.study import restart_stuck_seed
     from studies import get_family
