@@ -95,9 +95,14 @@ VARIANTS.update({f"demo{suffix}": {**DEMO, **change} for suffix, change in DEMO_
 # The family's seed (studies/clock.py: two sin/cos pairs, Adam 3e-3 with a cosine decay and one
 # warm-up epoch, 48 px, 24 filters, batches of 16, light augmentation, a moving average of the
 # weights) and what might read its oblique dials better, the misses the 2-hour search leaves:
-# more oblique training views (perspective augmentation) or a stage that straightens the dial.
+# more oblique training views (perspective augmentation) or a stage that straightens the dial;
+# and its rate and warm-up, which decide whether a training seed leaves chance at all
+# (BENCHMARKS.md, "The seed's rate on a GPU").
 SEED_CHANGES: dict[str, dict] = {
     "": {},
+    "-lr2e-3": {"learning_rate": 0.002},
+    "-lr2.5e-3": {"learning_rate": 0.0025},
+    "-warmup-2": {"warmup_epochs": 2},
     "-perspective": {"augment": "shift+brightness+contrast+perspective"},
     "-align-perspective": {"align": "perspective"},
     "-align-affine": {"align": "affine"},
