@@ -31,8 +31,11 @@ DEMO_PINS := --set input_size=40 --set filters=16 --set batch_size=16 --set epoc
 demo: venv clock-data
 	$(PY) -m search launch clock --study-name clock-demo --workers 2 --trials 4 --timeout 470 --trial-timeout 290 $(DEMO_PINS)
 
+# Tests run in TEST_JOBS processes, a test file to each (pytest-xdist): 1.6x quicker on 2 cores
+# (BENCHMARKS.md, "The test suite in two processes"). TEST_JOBS=0 runs them in this process.
+TEST_JOBS ?= 2
 test: venv data
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q --durations=15 $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 # The synthetic tell-the-time set, photo style (about 20 s on 2 cores); the clock study reads data/clock.
 clock-data: venv

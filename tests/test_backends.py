@@ -36,16 +36,19 @@ def clock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_fashion_mlp_search_runs_and_records_its_backend(backend: str, fashion: Path, tmp_path: Path) -> None:
-    env = _backend(backend)
+    # From a folder of its own, so that the worker log read below is this launch's (tests may run
+    # in parallel, and other launches of fashion-mlp write runs/logs/fashion-mlp of their cwd).
+    env = {**_backend(backend), "PYTHONPATH": str(ROOT)}
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    done = cli("launch", "fashion-mlp", "--workers", "2", "--trials", "2", "--storage", url, *pins(*TINY), env=env)
+    done = cli("launch", "fashion-mlp", "--workers", "2", "--trials", "2", "--storage", url, *pins(*TINY),
+               cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     trials = optuna.load_study(study_name="fashion-mlp", storage=url).trials
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials) and len(trials) == 2
     assert {t.user_attrs["versions"]["keras_backend"] for t in trials} == {backend}
     assert backend in trials[0].user_attrs["versions"] or backend == "tensorflow"
     if backend != "tensorflow":  # another backend never loads TensorFlow (its start-up costs seconds)
-        log = (ROOT / "runs" / "logs" / "fashion-mlp" / "worker-0.log").read_text()
+        log = (tmp_path / "runs" / "logs" / "fashion-mlp" / "worker-0.log").read_text()
         assert "oneDNN" not in log and "tensorflow" not in log.lower()
 
 
