@@ -19,6 +19,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from search.cli import tensorflow_defaults  # noqa: E402
@@ -34,6 +35,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/bench/clock_cpu.jsonl"))
     parser.add_argument("--stop-after", type=int, default=0, help="end training after this many epochs (the schedule still spans the config's epochs): how a run starts")
     parser.add_argument("--predictions", type=Path, default=None, help="also save the test predictions (y_true, error) for clock_misses.py")
+    # A variant of the first alignment stage (align_stage 1, models.align's defaults changed for this
+    # run; with --set align=affine or perspective): any of these pins align_stage=1.
+    parser.add_argument("--align-rate", type=float, default=None, help="models.align.RATE: the transform's own rate")
+    parser.add_argument("--align-gate", type=float, default=None, metavar="MINUTES",
+                        help="gated (models.align.GATED), opened after the first epoch whose validation error is under MINUTES")
+    parser.add_argument("--align-norm", action="store_true", help="a layer normalisation in the localisation net (NORMALISED)")
+    parser.add_argument("--align-activation", default=None, help="the localisation net's activation (ACTIVATION)")
+    parser.add_argument("--align-loc-rate", type=float, default=None, help="the localisation net's rate (LOC_RATE)")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -47,6 +56,18 @@ def main() -> int:
     pins = parse_pins(args.pins)
     config = CLOCK.full_config({"model": "clock", **CLOCK_TWO_HANDS_PARAMS}, {"data_dir": args.data_dir, **pins}, seed=1)
     task = get_task(CLOCK.task)
+    import models.align
+
+    variant = {
+        "RATE": args.align_rate, "GATED": True if args.align_gate is not None else None,
+        "OPENS_BELOW": args.align_gate, "NORMALISED": True if args.align_norm else None,
+        "ACTIVATION": args.align_activation, "LOC_RATE": args.align_loc_rate,
+    }
+    variant = {name: value for name, value in variant.items() if value is not None}
+    if variant:
+        config["align_stage"] = 1
+        for name, value in variant.items():
+            setattr(models.align, name, value)
     start = time.perf_counter()
     trainer = task.trainer(config, task.prepare(config))
     cpu = time.process_time()
@@ -58,6 +79,8 @@ def main() -> int:
         summary = trainer._check.summaries[-1]
         print(f"epoch {epoch + 1}: val {trainer.record.val_errors[-1]:.1f} (minute hand {summary['minute_mean']:.1f}), "
               f"loss {losses[-1]:.4f}, {trainer.record.seconds / trainer.record.epochs:.1f} s an epoch", flush=True)
+        if getattr(trainer, "align_opened", None) == epoch + 1:
+            print(f"epoch {epoch + 1}: the alignment stage opens", flush=True)
         if args.stop_after and epoch + 1 >= args.stop_after:
             trainer.model.stop_training = True
 
@@ -72,15 +95,30 @@ def main() -> int:
     # misread (about 60 min off), or the dial's turn misjudged by 16-30 degrees (62.7-65 min off,
     # BENCHMARKS.md "The hour hand"). Their share, the minutes of the mean they carry, their median.
     error = common_sense_error(trainer.splits.y_test, trainer.test_minutes)
+    extra: dict[str, Any] = {}
+    aligned = None
+    if "align" in [layer.name for layer in trainer.model.layers]:
+        # What the stage learned: the transform it picks for each test photo, and how far its
+        # linear part is from a rotation and uniform scale (log of the singular values' ratio:
+        # undoing a dial tilted by t needs log(1 / cos t), 0.35 at 45 degrees).
+        stage = trainer.model.get_layer("align")
+        before = keras.Model(trainer.model.inputs, stage.input)
+        extra["transforms"] = np.concatenate([
+            np.asarray(stage.transforms(before(trainer.splits.x_test[i : i + 256])))
+            for i in range(0, len(trainer.splits.x_test), 256)
+        ])
+        linear = extra["transforms"][:, [0, 1, 3, 4]].reshape(-1, 2, 2)
+        sv = np.linalg.svd(linear, compute_uv=False)
+        aligned = round(float(np.mean(np.log(sv[:, 0] / sv[:, 1]))), 4)
     if args.predictions:
-        np.savez(args.predictions, y_true=trainer.splits.y_test, error=error)
+        np.savez(args.predictions, y_true=trainer.splits.y_test, error=error, **extra)
     hour_off = np.abs(error - 60) <= 5
     result = {
         "name": args.name or " ".join(args.pins), "pins": pins, "params": trainer.param_count,
         "val": [round(v, 1) for v in record.val_errors],
         "val_minute": [round(v["minute_mean"], 1) for v in trainer._check.summaries],  # the long hand alone; chance 15
         "loss": [round(v, 4) for v in losses],
-        "best_epoch": record.best_epoch,
+        "best_epoch": record.best_epoch, "align_anisotropy": aligned, "align_opened_after": getattr(trainer, "align_opened", None),
         "train_seconds": round(record.seconds, 1), "train_cpu_seconds": round(time.process_time() - cpu, 1),
         "test_mean": round(test["test_mean"], 1), "test_median": round(test["test_median"], 1),
         "test_within_10": round(test["test_within_10"], 3),

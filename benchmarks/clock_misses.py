@@ -70,6 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     with np.load(args.predictions) as npz:
         y_true, error = npz["y_true"].astype(np.int64), npz["error"].astype(np.float64)
+        transforms = npz["transforms"] if "transforms" in npz else None  # clock_cpu.py's, with align
     _, labels, _ = load_clock_files(args.data_dir)
     test, _ = test_split(len(labels))
     minutes = (labels[test, 0] % 12) * 60 + labels[test, 1]
@@ -80,6 +81,18 @@ def main() -> None:
     print(f"{len(error)} test photos: mean {error.mean():.2f} min, an hour off {off.mean():.1%} ({error[off].sum() / len(error):.2f} min of the mean)")
     table("tilt (degrees)", tilt, [0, 15, 25, 35, 45, 55.01], error)
     table("|hour hand shift| (deg)", np.abs(shift), [0, 5, 10, 15, 20, 90], error)
+    if transforms is not None:
+        # Does the alignment stage straighten the oblique dials? Undoing a tilt t stretches one
+        # axis by 1 / cos t: log(singular value ratio) of the transform's linear part would follow
+        # log(1 / cos t) (0.35 at 45 degrees); a stage that learned nothing of the tilt stays flat.
+        sv = np.linalg.svd(transforms[:, [0, 1, 3, 4]].reshape(-1, 2, 2), compute_uv=False)
+        stretch = np.log(sv[:, 0] / sv[:, 1])
+        corr = f"corr {np.corrcoef(tilt, stretch)[0, 1]:.2f}" if stretch.std() > 1e-9 else "the same for every photo"
+        print(f"\nthe alignment stage's stretch, log(s1/s2), against the tilt ({corr})")
+        for lo, hi in zip([0, 15, 25, 35, 45], [15, 25, 35, 45, 55.01]):
+            pick = (tilt >= lo) & (tilt < hi)
+            want = np.log(1 / np.cos(np.radians(tilt[pick]))).mean()
+            print(f"{f'{lo:g}-{hi:g}':>24} | {stretch[pick].mean():.4f} (straightening would be {want:.3f})")
 
 
 if __name__ == "__main__":

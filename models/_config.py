@@ -31,6 +31,7 @@ AUGMENTATIONS = ("none", "light", "strong")
 AUGMENT_TRANSFORMS = ("rotate", "turn", "shift", "scale", "perspective", "brightness", "contrast", "noise")
 # The clock backbone's alignment stage (models.align); absent means none, as in older configs.
 ALIGNMENTS = ("none", "affine", "perspective")
+ALIGN_STAGES = (1, 2)  # models.align.STAGES
 DATASETS = ("mnist", "fashion", "clock", "none", "custom")  # custom: a family file's own loader
 MODELS = ("mlp", "cnn", "clock")
 # Fewer validation images than this judge nothing: one image is 1% of the error.
@@ -199,6 +200,11 @@ def _keys() -> list[Key]:
         Key("trial_timeout", "float", "seconds: a trial still training then ends after its epoch, scored by its best", budget, above=0, null=True),
         Key("read_turns", "choice", "clock: read each photo at this many even turns (1, 2, 4, 8 or 16) and average what the head says; "
             "an epoch's check reads at most 4; absent: 1", budget, choices=READ_TURNS, models=(clock,)),
+        Key("align_stage", "choice", "clock: which alignment stage align builds: 1 the first (open from the start, its "
+            "localisation net at the reader's speed), 2 gated until the reader leaves chance, ten times slower; absent: 1",
+            budget, choices=ALIGN_STAGES, models=(clock,)),
+        Key("align_opened", "int", "recorded: the epoch after which a clock trial's gated alignment stage opened; train opens it there",
+            budget, low=1, null=True),
         Key("best_epoch", "int", "recorded: the epoch a best-epoch study scored; train retrains for that many", budget, low=1, null=True),
         Key("learning_rates", "floats", "recorded: the learning rate of every epoch, which train replays", budget, low=0, null=True),
         Key("sleep", "float", "smoke family: seconds each trial sleeps", budget, low=0, high=86_400),

@@ -28,6 +28,29 @@ from models._config import ALIGNMENTS  # noqa: F401 (re-exported)
 # stayed at chance for 9 epochs instead of 3, at a tenth it left with the plain one
 # (BENCHMARKS.md, "Augmentation and alignment on the demo recipe").
 RATE = 0.1
+# What the stage's localisation net is like, as defaults of new layers (each is also an argument,
+# kept in the layer's config, so a saved model loads as it was trained). The defaults are the stage
+# the clock space searches; benchmarks/clock_cpu.py sets the others (BENCHMARKS.md, "The alignment
+# stage learns to straighten the dial: a slower, gated localisation net").
+# - GATED: the stage passes the photo through unchanged until its ``gate`` (a non-trainable
+#   weight, 0 at first) is set to 1, by whoever trains it, once the reader has left chance.
+# - NORMALISED: a layer normalisation of the convolutions' features before the hidden layer.
+# - ACTIVATION: of the localisation net's convolutions and hidden layer.
+# - LOC_RATE: the convolutions and the hidden layer compute LOC_RATE x (W x + b) with W initialised
+#   LOC_RATE times smaller: the same function at the start, but each Adam step (about the learning
+#   rate in every weight, whatever its gradient) moves the effective weights LOC_RATE times less.
+GATED = False
+NORMALISED = False
+ACTIVATION = "relu"
+LOC_RATE = 1.0
+# The stages a clock config names by ``align_stage``: 1, the first (open from the start, ReLU, at
+# the reader's speed: its localisation net died or broke the reader, so it applied one transform
+# to every photo); 2, gated, leaky ReLU, ten times slower, which learned to straighten the oblique
+# dials (BENCHMARKS.md). Stage 1 takes the defaults above.
+STAGES: dict[int, dict[str, Any]] = {1: {}, 2: {"gated": True, "activation": "leaky_relu", "loc_rate": 0.1}}
+# A gated stage opens after the first epoch whose validation error is under this (minutes; a
+# constant guess scores about 180): from then on the reader reads something the transform can help.
+OPENS_BELOW = 150.0
 _IDENTITY = {
     "affine": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
     "perspective": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
@@ -97,28 +120,47 @@ class SpatialTransformer(keras.layers.Layer):
         filters: filters of the localisation net's first convolution (doubling twice).
         units: the hidden dense layer's width.
         rate: the transform's share of each change of the dense layer (see ``RATE``).
+        gated, normalised, activation, loc_rate: see ``GATED``, ``NORMALISED``, ``ACTIVATION``,
+            ``LOC_RATE`` (None: those defaults).
     """
 
     def __init__(
-        self, kind: str = "affine", filters: int = 8, units: int = 32, rate: float | None = None, **kwargs: Any
+        self,
+        kind: str = "affine",
+        filters: int = 8,
+        units: int = 32,
+        rate: float | None = None,
+        gated: bool | None = None,
+        normalised: bool | None = None,
+        activation: str | None = None,
+        loc_rate: float | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if kind not in _IDENTITY:
             raise ValueError(f"unknown alignment {kind!r}; expected one of {list(_IDENTITY)}")
         self.kind, self.filters, self.units = kind, int(filters), int(units)
         self.rate = float(RATE if rate is None else rate)
+        self.gated = bool(GATED if gated is None else gated)
+        self.gate: Any = None
+        self.normalised = bool(NORMALISED if normalised is None else normalised)
+        self.norm = keras.layers.LayerNormalization(name="loc_norm") if self.normalised else None
         # Three stride-2 convolutions see the whole dial at any input size after an average
         # pooling that brings a large photo down to about 32-64 px first (the net is a cost
         # paid on every image, and the transform needs the dial's outline, not its numerals).
         self.pool: keras.layers.Layer | None = None
+        self.activation = str(ACTIVATION if activation is None else activation)
+        self.loc_rate = float(LOC_RATE if loc_rate is None else loc_rate)
+        self.act = keras.activations.get(self.activation)
+        init = keras.initializers.VarianceScaling(1.0 / self.loc_rate**2, "fan_avg", "uniform")
         self.convs = [
             keras.layers.Conv2D(
-                self.filters * 2**i, 3, strides=2, padding="same", activation="relu", name=f"loc_conv{i}"
+                self.filters * 2**i, 3, strides=2, padding="same", kernel_initializer=init, name=f"loc_conv{i}"
             )
             for i in range(3)
         ]
         self.flatten = keras.layers.Flatten()
-        self.hidden = keras.layers.Dense(self.units, activation="relu", name="loc_hidden")
+        self.hidden = keras.layers.Dense(self.units, kernel_initializer=init, name="loc_hidden")
         self.theta = keras.layers.Dense(
             len(_IDENTITY[kind]),
             kernel_initializer="zeros",
@@ -137,19 +179,27 @@ class SpatialTransformer(keras.layers.Layer):
             conv.build(shape)
             shape = conv.compute_output_shape(shape)
         shape = self.flatten.compute_output_shape(shape)
+        if self.norm is not None:
+            self.norm.build(shape)
         self.hidden.build(shape)
         self.theta.build(self.hidden.compute_output_shape(shape))
+        if self.gated:
+            self.gate = self.add_weight(shape=(), initializer="zeros", trainable=False, name="gate")
 
     def transforms(self, images: Any) -> Any:
         """The B x 6 or B x 8 transforms the localisation net picks for ``images``."""
         x = self.pool(images) if self.pool is not None else images
         for conv in self.convs:
-            x = conv(x)
-        theta = self.theta(self.hidden(self.flatten(x)))
-        if self.rate == 1.0:
+            x = self.act(self.loc_rate * conv(x))
+        x = self.flatten(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        theta = self.theta(self.act(self.loc_rate * self.hidden(x)))
+        if self.rate == 1.0 and not self.gated:
             return theta
         identity = ops.convert_to_tensor(_IDENTITY[self.kind], dtype=theta.dtype)
-        return identity + self.rate * (theta - identity)
+        rate = self.rate * ops.cast(self.gate, theta.dtype) if self.gated else self.rate
+        return identity + rate * (theta - identity)
 
     def call(self, images: Any) -> Any:
         return warp(images, self.transforms(images))
@@ -158,5 +208,8 @@ class SpatialTransformer(keras.layers.Layer):
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
-        mine = {"kind": self.kind, "filters": self.filters, "units": self.units, "rate": self.rate}
+        mine = {
+            "kind": self.kind, "filters": self.filters, "units": self.units, "rate": self.rate,
+            "gated": self.gated, "normalised": self.normalised, "activation": self.activation, "loc_rate": self.loc_rate,
+        }
         return {**super().get_config(), **mine}

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 
 from models._components import dense_block, normalise_and_activate, optimizer, weight_kwargs
-from models.align import SpatialTransformer
+from models.align import STAGES, SpatialTransformer
 from models.clock_heads import ClockHead
 
 
@@ -17,8 +17,8 @@ def build_clock_model(config: dict[str, Any], head: ClockHead) -> keras.Model:
     Augmentation is not part of the model: the trainer changes the training photos as they are
     drawn (``search.training.AugmentedBatches``), so a saved model holds only what reads clocks.
 
-    An optional alignment stage (``align``: affine or perspective, :mod:`models.align`) resamples
-    the photo before the backbone. Backbone: ``conv_blocks`` blocks of conv (-> batch norm) ->
+    An optional alignment stage (``align``: affine or perspective, :mod:`models.align`; which
+    stage, ``align_stage``: absent means the first) resamples the photo before the backbone. Backbone: ``conv_blocks`` blocks of conv (-> batch norm) ->
     activation -> pooling, filters doubling per block up to 256, the first conv with
     ``first_stride``; then global average pooling or flatten, and an optional dense layer.
     """
@@ -27,7 +27,7 @@ def build_clock_model(config: dict[str, Any], head: ClockHead) -> keras.Model:
     x = keras.layers.Rescaling(1.0 / 255)(inputs)
     x = keras.layers.Reshape((size, size, 1))(x)
     if config.get("align", "none") != "none":  # older configs have no alignment stage
-        x = SpatialTransformer(config["align"], name="align")(x)
+        x = SpatialTransformer(config["align"], name="align", **STAGES[int(config.get("align_stage", 1))])(x)
     filters, side = int(config["filters"]), size
     pool = keras.layers.MaxPooling2D if config["pooling"] == "max" else keras.layers.AveragePooling2D
     for block in range(int(config["conv_blocks"])):

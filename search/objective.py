@@ -151,6 +151,8 @@ def _record(task: Task, trial: optuna.Trial, trainer: Trainer, *, best: bool, te
         trial.set_user_attr(attrs.ENDED_BY, "deadline" if limit.deadline_hit else "trial_timeout")
     trial.set_user_attr(attrs.TRAIN_SECONDS, round(record.seconds, 3))
     trial.set_user_attr(attrs.LEARNING_RATES, record.learning_rates)
+    for key, value in trainer.recorded().items():
+        trial.set_user_attr(key, value)
     epoch = None
     if record.val_errors:
         epoch = record.scored_epoch(best)

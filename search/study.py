@@ -242,6 +242,8 @@ def create_study(
     study.set_user_attr(attrs.BUDGET, {k: family.budget_defaults()[k] for k in KEPT_BUDGET})
     if "read_turns" in family.budget_defaults():
         study.set_user_attr(attrs.READ_TURNS, family.budget_defaults()["read_turns"])
+    if "align_stage" in family.budget_defaults():
+        study.set_user_attr(attrs.ALIGN_STAGE, family.budget_defaults()["align_stage"])
     study.set_user_attr(attrs.ARTIFACT_DIR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks
     study.enqueue_trial(family.reference_params, user_attrs={attrs.REFERENCE: True})
     for params in family.seeds:

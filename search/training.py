@@ -470,6 +470,14 @@ class Trainer:
         """Keras' validation data and the callbacks that put ``val_error`` in the logs."""
         raise NotImplementedError
 
+    def _epoch_end(self, with_validation: bool) -> list[keras.callbacks.Callback]:
+        """The task's own callbacks, after the epoch's weights are kept and before the checkpoint."""
+        return []
+
+    def recorded(self) -> dict[str, Any]:
+        """What the task records of a trial beside the record's numbers (trial user attributes)."""
+        return {}
+
     @property
     def param_count(self) -> int:
         return int(self.model.count_params())
@@ -510,6 +518,7 @@ class Trainer:
         keep = [self.best_weights] if with_validation and restore_best else []
         back = [TrainedBack(self.average)] if with_validation and self.average.kept else []
         save = [SaveCheckpoint(checkpoint, self)] if checkpoint is not None else []
+        late = self._epoch_end(with_validation)
         data: dict[str, Any] = {"x": x, "y": self._targets(y), "batch_size": self.config["batch_size"]}
         if self.augment:
             seed = int(self.config.get("seed", 0))
@@ -521,7 +530,7 @@ class Trainer:
                 initial_epoch=self.record.epochs,
                 validation_data=validation,
                 callbacks=[
-                    *set_rate, *measure, self.record, *keep, *back, *react, *save,
+                    *set_rate, *measure, self.record, *keep, *back, *late, *react, *save,
                     *filter(None, [self.time_limit]), *callbacks,
                 ],
                 verbose=0,

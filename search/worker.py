@@ -280,6 +280,9 @@ class Worker:
         if "read_turns" in family.budget_defaults() and "read_turns" not in pins:
             # a clock study reads photos as it did when it was created (once, before read_turns)
             pins = {**pins, "read_turns": study.user_attrs.get(attrs.READ_TURNS, 1)}
+        if "align_stage" in family.budget_defaults() and "align_stage" not in pins:
+            # and builds the alignment stage it was created with (the first, before align_stage)
+            pins = {**pins, "align_stage": study.user_attrs.get(attrs.ALIGN_STAGE, 1)}
         scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
         self.objective = Objective(task, family, pins, versions(backend), scoring, objectives)
         self.objective.until = until - min(DEADLINE_RESERVE, span / 10) if until is not None else None

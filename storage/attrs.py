@@ -22,6 +22,7 @@ OBJECTIVES = "objectives"  # ["error"] or ["error", "params" | "seconds"]: a mul
 SCORING = "scoring"  # how trials are scored: "best-epoch"; a study without it: "last-epoch"
 
 BUDGET = "budget"  # the epochs and time limit a study's trials train for, as the family said at its creation
+ALIGN_STAGE = "align_stage"  # which alignment stage a clock study's align builds (models.align.STAGES); absent: 1
 READ_TURNS = "read_turns"  # how a clock study reads each photo (models.clock_heads.read_clocks); absent: once
 BEST_EPOCH_SCORING = "best-epoch"  # values of SCORING
 LAST_EPOCH_SCORING = "last-epoch"  # studies created before best-epoch scoring keep it when resumed
@@ -49,4 +50,5 @@ VAL_ERROR_LAST = "val_error_last"
 BEST_EPOCH = "best_epoch"
 RESUMED_FROM_EPOCH = "resumed_from_epoch"  # a stopped trial continued by a queued copy: the epochs it had
 LEARNING_RATES = "learning_rates"  # the learning rate of every epoch the trial ran
+ALIGN_OPENED = "align_opened"  # clock: the epoch after which the trial's gated alignment stage opened
 DATA_SOURCE = "data_source"

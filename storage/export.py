@@ -78,6 +78,9 @@ def retrain_config(trial: optuna.trial.FrozenTrial, best_epoch: bool) -> dict[st
         config[attrs.BEST_EPOCH] = int(epoch)
         if rates:
             config[attrs.LEARNING_RATES] = list(rates[:epoch])
+    opened = trial.user_attrs.get(attrs.ALIGN_OPENED)
+    if opened is not None:  # train opens the gated alignment stage where the trial did
+        config[attrs.ALIGN_OPENED] = int(opened)
     return config
 
 

@@ -175,7 +175,11 @@ CLOCK = StudyFamily(
     # `--set epochs=N` or `--trial-timeout` bounds it. A search's deadline (`launch --timeout`)
     # ends a trial before an epoch that would cross it, its cosine decay spanning the epochs that
     # fit, so in a 30-minute search on 2 cores the seed trains until the deadline.
-    budget={"epochs": 250, "val_size": 0.1, "read_turns": 8},
+    # align_stage 2: the alignment stage (when a trial's align is not none) is gated until the reader
+    # leaves chance and its localisation net moves ten times slower than the reader; the first stage
+    # applied one transform to every photo, this one straightens the oblique dials (BENCHMARKS.md,
+    # "The alignment stage learns to straighten the dial"). A study made before keeps stage 1.
+    budget={"epochs": 250, "val_size": 0.1, "read_turns": 8, "align_stage": 2},
     pruner="hyperband",
     seeds=(CLOCK_TWO_HANDS_PARAMS,),
     # Runs sit at chance for their first epochs, and how many depends on the training seed: of 18

@@ -13,6 +13,7 @@ import numpy as np
 
 from datasets.augment import transforms_of
 from datasets.clocktime import common_sense_error, error_summary, minute_hand_error
+import models.align
 from models import check_config
 from models.clock import build_clock_model
 from models.clock_heads import WATCH_TURNS, head_from_config, read_clocks, turns_of
@@ -67,6 +68,31 @@ class ClockValidation(keras.callbacks.Callback):
             logs["val_error"] = self.summaries[-1]["mean"]
 
 
+class OpenAlignment(keras.callbacks.Callback):
+    """Opens a gated alignment stage (``align_stage`` 2, :mod:`models.align`): after the first epoch
+    whose validation error is under ``models.align.OPENS_BELOW``, or, retraining without
+    validation, before the epoch after ``align_opened``, where the trial opened it."""
+
+    def __init__(self, trainer: "ClockTrainer", with_validation: bool) -> None:
+        super().__init__()
+        self.trainer, self.with_validation = trainer, with_validation
+
+    def _open(self, after: int) -> None:
+        self.trainer.model.get_layer("align").gate.assign(1.0)
+        self.trainer.align_opened = after
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        opened = self.trainer.config.get("align_opened")
+        if not self.with_validation and opened and epoch == int(opened) and self.trainer.align_opened is None:
+            self._open(epoch)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        check = self.trainer._check
+        if self.with_validation and self.trainer.align_opened is None and check is not None:
+            if check.summaries[-1]["mean"] < models.align.OPENS_BELOW:
+                self._open(epoch + 1)
+
+
 class ClockTrainer(Trainer):
     """The clock CNN: labels are minutes past 12:00, the objective the common-sense error."""
 
@@ -86,11 +112,27 @@ class ClockTrainer(Trainer):
         self._check = ClockValidation(self, self._earlier)
         return None, [self._check]
 
+    align_opened: int | None = None  # the epoch after which a gated alignment stage opened
+
+    def _gated(self) -> bool:
+        names = [layer.name for layer in self.model.layers]
+        return "align" in names and bool(self.model.get_layer("align").gated)
+
+    def _epoch_end(self, with_validation: bool) -> list[keras.callbacks.Callback]:
+        return [OpenAlignment(self, with_validation)] if self._gated() else []
+
+    def recorded(self) -> dict[str, Any]:
+        return {"align_opened": self.align_opened} if self.align_opened is not None else {}
+
     def extra_state(self) -> dict[str, Any]:
-        return {"val_summaries": self._check.summaries if self._check else list(self._earlier)}
+        state: dict[str, Any] = {"val_summaries": self._check.summaries if self._check else list(self._earlier)}
+        if self.align_opened is not None:
+            state["align_opened"] = self.align_opened
+        return state
 
     def restore_extra(self, state: dict[str, Any]) -> None:
         self._earlier = list(state.get("val_summaries", []))
+        self.align_opened = state.get("align_opened")  # the gate itself is one of the model's weights
 
     def predict_minutes(self, x: np.ndarray, turns: int | None = None) -> np.ndarray:
         """Minutes read from photos, at the config's ``read_turns`` unless ``turns`` says otherwise."""
