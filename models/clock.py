@@ -18,9 +18,10 @@ def build_clock_model(config: dict[str, Any], head: ClockHead) -> keras.Model:
     drawn (``search.training.AugmentedBatches``), so a saved model holds only what reads clocks.
 
     An optional alignment stage (``align``: affine or perspective, :mod:`models.align`; which
-    stage, ``align_stage``: absent means the first) resamples the photo before the backbone. Backbone: ``conv_blocks`` blocks of conv (-> batch norm) ->
-    activation -> pooling, filters doubling per block up to 256, the first conv with
-    ``first_stride``; then global average pooling or flatten, and an optional dense layer.
+    stage, ``align_stage``: absent means the first) resamples the photo before the backbone.
+    Backbone: ``conv_blocks`` blocks of conv (-> batch norm) -> activation -> pooling, filters
+    doubling per block up to 256, the first conv with ``first_stride``; then global average
+    pooling or flatten, and an optional dense layer.
     """
     size = int(config["input_size"])
     inputs = keras.Input(shape=(size, size), name="pixels")

@@ -11,9 +11,9 @@ from typing import Any
 import keras
 import numpy as np
 
+import models.align
 from datasets.augment import transforms_of
 from datasets.clocktime import common_sense_error, error_summary, minute_hand_error
-import models.align
 from models import check_config
 from models.clock import build_clock_model
 from models.clock_heads import WATCH_TURNS, head_from_config, read_clocks, turns_of
