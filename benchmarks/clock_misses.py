@@ -49,6 +49,13 @@ def viewpoints(data_dir: Path, indices: np.ndarray, labels: np.ndarray) -> tuple
     return tilt, shift
 
 
+def stretch(transforms: np.ndarray) -> np.ndarray:
+    """How far each alignment transform's linear part is from a rotation and uniform scale: the log
+    of its singular values' ratio. Undoing a dial tilted by t needs log(1 / cos t), 0.35 at 45 degrees."""
+    sv = np.linalg.svd(transforms[:, [0, 1, 3, 4]].reshape(-1, 2, 2), compute_uv=False)
+    return np.log(sv[:, 0] / sv[:, 1])
+
+
 def table(name: str, values: np.ndarray, edges: list[float], error: np.ndarray) -> None:
     off = (error >= HOUR_OFF[0]) & (error <= HOUR_OFF[1])
     print(f"\n{name:>24} | photos | mean error | median | an hour off | of the mean")
@@ -85,14 +92,13 @@ def main() -> None:
         # Does the alignment stage straighten the oblique dials? Undoing a tilt t stretches one
         # axis by 1 / cos t: log(singular value ratio) of the transform's linear part would follow
         # log(1 / cos t) (0.35 at 45 degrees); a stage that learned nothing of the tilt stays flat.
-        sv = np.linalg.svd(transforms[:, [0, 1, 3, 4]].reshape(-1, 2, 2), compute_uv=False)
-        stretch = np.log(sv[:, 0] / sv[:, 1])
-        corr = f"corr {np.corrcoef(tilt, stretch)[0, 1]:.2f}" if stretch.std() > 1e-9 else "the same for every photo"
+        stretched = stretch(transforms)
+        corr = f"corr {np.corrcoef(tilt, stretched)[0, 1]:.2f}" if stretched.std() > 1e-9 else "the same for every photo"
         print(f"\nthe alignment stage's stretch, log(s1/s2), against the tilt ({corr})")
         for lo, hi in zip([0, 15, 25, 35, 45], [15, 25, 35, 45, 55.01]):
             pick = (tilt >= lo) & (tilt < hi)
             want = np.log(1 / np.cos(np.radians(tilt[pick]))).mean()
-            print(f"{f'{lo:g}-{hi:g}':>24} | {stretch[pick].mean():.4f} (straightening would be {want:.3f})")
+            print(f"{f'{lo:g}-{hi:g}':>24} | {stretched[pick].mean():.4f} (straightening would be {want:.3f})")
 
 
 if __name__ == "__main__":

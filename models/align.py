@@ -29,9 +29,9 @@ from models._config import ALIGNMENTS  # noqa: F401 (re-exported)
 # (BENCHMARKS.md, "Augmentation and alignment on the demo recipe").
 RATE = 0.1
 # What the stage's localisation net is like, as defaults of new layers (each is also an argument,
-# kept in the layer's config, so a saved model loads as it was trained). The defaults are the stage
-# the clock space searches; benchmarks/clock_cpu.py sets the others (BENCHMARKS.md, "The alignment
-# stage learns to straighten the dial: a slower, gated localisation net").
+# kept in the layer's config, so a saved model loads as it was trained). The defaults are the first
+# stage (STAGES below); benchmarks/clock_cpu.py sets others (BENCHMARKS.md, "The alignment stage
+# learns to straighten the dial: a slower, gated localisation net").
 # - GATED: the stage passes the photo through unchanged until its ``gate`` (a non-trainable
 #   weight, 0 at first) is set to 1, by whoever trains it, once the reader has left chance.
 # - NORMALISED: a layer normalisation of the convolutions' features before the hidden layer.
