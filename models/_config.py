@@ -244,6 +244,8 @@ def _keys() -> list[Key]:
         Key("pairs", "choice", "periodic head: sin/cos pairs (1: the time, 2: hour and minute hand)", clock, choices=(1, 2), models=(clock,)),
         Key("hour_weight", "float", "multi head and periodic head with 2 pairs: weight of the hour loss beside the minute's (absent: 1; other heads ignore it)", clock,
             above=0, high=100, models=(clock,)),
+        Key("gap_weight", "float", "weight of a learned-from output, the angle between the hands (absent or 0: none)", clock,
+            low=0, high=100, models=(clock,)),
         Key("input_size", "int", "side in pixels the photos are resized to", clock, low=8, high=512, models=(clock,),
             why="the clock model needs at least 8 px"),
         Key("augment", "augment", "label-preserving changes of the training photos, in the input pipeline", clock,

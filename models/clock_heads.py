@@ -243,6 +243,48 @@ class PeriodicHead(ClockHead):
         return reconcile(hours, _pair_fraction(outputs["minute_angle"]) * 60)
 
 
+class HandGap(ClockHead):
+    """Another head with one more output to learn from: the angle from the hour hand to the minute
+    hand (sin/cos), which no turn of the dial changes.
+
+    The time's own outputs are angles from the dial's 12, so on photos turned any way no single
+    hand's direction in the picture says anything about the label: a reader must relate a hand to
+    the 12 before its loss can fall. The hands' angle to each other is 11/12 of the minute hand's
+    travel since 12:00 (``11 t / 720`` of a turn at ``t`` minutes), a function of the time alone
+    that two hands show on any analog clock, whatever its dial or turn. It is only learned from,
+    never read: :meth:`decode` is the inner head's.
+    """
+
+    def __init__(self, inner: ClockHead, weight: float) -> None:
+        self.inner = inner
+        self.weight = float(weight)
+        self.resolution = inner.resolution
+
+    def outputs(self, features, config):
+        return {**self.inner.outputs(features, config), "hand_gap": _dense(features, 2, "hand_gap", "tanh", config)}
+
+    def losses(self):
+        return {**self.inner.losses(), "hand_gap": "mse"}
+
+    def metrics(self):
+        return self.inner.metrics()
+
+    def loss_weights(self):
+        inner = self.inner.loss_weights() or {name: 1.0 for name in self.inner.losses()}
+        return {**inner, "hand_gap": self.weight}
+
+    def encode(self, minutes):
+        gap = (11 * np.asarray(minutes, dtype=np.float64) / MINUTES) % 1.0
+        return {**self.inner.encode(minutes), "hand_gap": _angle_pair(gap)}
+
+    def average(self, readings):
+        inner = self.inner.average([{k: v for k, v in r.items() if k != "hand_gap"} for r in readings])
+        return {**inner, "hand_gap": np.mean([np.asarray(r["hand_gap"], dtype=np.float64) for r in readings], axis=0)}
+
+    def decode(self, outputs):
+        return self.inner.decode(outputs)
+
+
 # The most turns an epoch's validation check reads (the check that picks the best epoch): more
 # views would cost every epoch again, where the final reading costs once (BENCHMARKS.md, "Reading
 # a photo at eighth turns").
@@ -299,6 +341,12 @@ def head_from_config(config: dict[str, Any]) -> ClockHead:
     # Weighs an hour output beside a minute output; heads with one output ignore it, as they
     # ignore the other heads' keys (a pinned weight then applies to the trials that can use it).
     hour_weight = float(config.get("hour_weight", 1.0))
+    inner = _time_head(config, head, hour_weight)
+    gap_weight = float(config.get("gap_weight") or 0.0)
+    return HandGap(inner, gap_weight) if gap_weight > 0 else inner
+
+
+def _time_head(config: dict[str, Any], head: str, hour_weight: float) -> ClockHead:
     if head == "regression":
         return RegressionHead(config.get("regression_loss", "mse"))
     if head == "classification":

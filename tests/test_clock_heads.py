@@ -281,3 +281,66 @@ def test_the_clock_family_takes_an_hour_weight_pin_and_refuses_a_bad_one() -> No
     check_pins(CLOCK, {"hour_weight": 3.0})  # accepted beyond the searched space
     with pytest.raises(UserError, match="hour_weight"):
         check_pins(CLOCK, {"hour_weight": 0})
+
+
+def test_the_hands_angle_is_what_two_hands_show_at_any_turn_of_the_dial() -> None:
+    # 3:00: the minute hand at 12, the hour hand at 3, a quarter turn before it (0.75 of a turn
+    # from the hour hand to the minute hand, clockwise); 6:00 half a turn; 12:00 and 0:00 none;
+    # 1:05:27 (65 5/11 minutes) the hands overlap again.
+    head = head_from_config({"head": "periodic", "pairs": 2, "gap_weight": 1.0})
+    gap = head.encode(np.array([180, 360, 0, 720 / 11.0]))["hand_gap"]
+    np.testing.assert_allclose(gap, [[-1, 0], [0, -1], [0, 1], [0, 1]], atol=1e-6)
+    # What the minute and hour angles the head already outputs say, taken one from the other.
+    minutes = np.arange(MINUTES)
+    angles = head.encode(minutes)
+    hour, minute = (np.arctan2(angles[k][:, 0], angles[k][:, 1]) for k in ("hour_angle", "minute_angle"))
+    np.testing.assert_allclose(head.encode(minutes)["hand_gap"], np.stack([np.sin(minute - hour), np.cos(minute - hour)], -1), atol=1e-5)
+
+
+@pytest.mark.parametrize("config", HEAD_CONFIGS, ids=IDS)
+def test_the_hands_angle_is_learned_from_and_never_read(config: dict) -> None:
+    # The extra output changes the loss, not the reading: any outputs decode as the head's own.
+    plain, with_gap = head_from_config(config), head_from_config({**config, "gap_weight": 2.0})
+    targets = with_gap.encode(ALL_TIMES)
+    assert set(targets) == set(plain.encode(ALL_TIMES)) | {"hand_gap"}
+    outputs = _as_outputs(plain, {k: v for k, v in targets.items() if k != "hand_gap"})
+    scrambled = {**outputs, "hand_gap": np.random.default_rng(0).uniform(-1, 1, (MINUTES, 2))}
+    np.testing.assert_array_equal(with_gap.decode(scrambled), plain.decode(outputs))
+    assert with_gap.loss_weights()["hand_gap"] == 2.0
+    assert head_from_config({**config, "gap_weight": 0}).loss_weights() == plain.loss_weights()
+
+
+def test_a_model_with_the_hands_angle_weighs_its_loss_reads_four_ways_and_saves(tmp_path) -> None:
+    from models.clock import build_clock_model
+    from models.clock_heads import read_clocks
+
+    config = {**TINY_NETWORK, "head": "multi", "minute_head": "sincos", "hour_weight": 2.0, "gap_weight": 0.5}
+    keras.utils.set_random_seed(0)
+    head = head_from_config(config)
+    model = build_clock_model(config, head)
+    photos = np.random.default_rng(0).integers(0, 256, (8, 24, 24), dtype=np.uint8)
+    targets = head.encode(np.arange(8) * 90)
+    out = model.evaluate(photos, targets, verbose=0, return_dict=True)
+    assert out["loss"] == pytest.approx(2 * out["hour_loss"] + out["minute_loss"] + 0.5 * out["hand_gap_loss"], rel=1e-4)
+    four_ways = read_clocks(model, head, photos, 4)
+    np.testing.assert_allclose(common_sense_error(four_ways, read_clocks(model, head, np.rot90(photos, 1, axes=(1, 2)), 4)), 0, atol=1e-3)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.evaluate(photos, targets, verbose=0, return_dict=True)["loss"] == pytest.approx(out["loss"], rel=1e-5)
+    np.testing.assert_allclose(read_clocks(loaded, head, photos, 4), four_ways, atol=1e-6)
+
+
+def test_the_clock_family_searches_the_hands_angle_and_refuses_a_negative_weight() -> None:
+    import optuna
+
+    from search.errors import UserError
+    from search.pins import check_pins
+    from studies.clock import CLOCK, CLOCK_REFERENCE_PARAMS, CLOCK_TWO_HANDS_PARAMS
+
+    trial = optuna.trial.FixedTrial({**CLOCK_TWO_HANDS_PARAMS, "gap_weight": 1.0})
+    assert CLOCK.space(trial)["gap_weight"] == 1.0
+    # The enqueued trials name it, so the sampler never draws it for them.
+    assert CLOCK_REFERENCE_PARAMS["gap_weight"] == CLOCK_TWO_HANDS_PARAMS["gap_weight"] == 0.0
+    check_pins(CLOCK, {"gap_weight": 0.5})
+    with pytest.raises(UserError, match="gap_weight"):
+        check_pins(CLOCK, {"gap_weight": -1})
