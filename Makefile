@@ -33,7 +33,8 @@ data:
 # learns to straighten the dial").
 # The hands' angle to each other as a second output to learn from (gap_weight=1): on a slow
 # evening's 100 s of one core it read 62.2, 71.5 and 60.5 where the recipe without it read 70.9,
-# 134.8 and 66.7 (three training seeds; BENCHMARKS.md, "The hands' angle to each other").
+# 134.8 and 66.7 (three training seeds), and on a quick day's 290 s 20.1 and 23.0 against 27.7
+# and 40.9 (two; BENCHMARKS.md, "The hands' angle to each other").
 DEMO_PINS := --set input_size=40 --set filters=16 --set batch_size=16 --set epochs=40 --set ema_momentum=0 --set align=affine --set gap_weight=1
 demo: venv clock-data
 	$(PY) -m search launch clock --study-name clock-demo --workers 2 --trials 4 --timeout 470 --trial-timeout 290 $(DEMO_PINS)

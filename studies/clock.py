@@ -43,8 +43,9 @@ from studies._family import StudyFamily
 # - heads, backbone depth and pooling: all kept, as the assignment compares them.
 # - the hands' angle to each other as a second thing to learn (gap_weight 0 or 1): at a slow
 #   evening's budget (100 s of one core, 7 epochs) the demo recipe with it left chance 1-3 epochs
-#   sooner and read lower on 3 of 3 training seeds; at weight 3 it left chance sooner still but read
-#   worse than at 1 on both seeds measured (BENCHMARKS.md, "The hands' angle to each other").
+#   sooner and read lower on 3 of 3 training seeds, and on 2 of 2 over a quick day's 290 s (20.1
+#   and 23.0 min against 27.7 and 40.9); at weight 3 it read worse than at 1 on both seeds
+#   measured (BENCHMARKS.md, "The hands' angle to each other").
 INPUT_SIZES = (40, 48, 64, 75)
 CLOCK_FILTERS = (16, 24, 32, 64)
 CLOCK_OPTIMIZERS = ("adam", "adamw", "nadam")
