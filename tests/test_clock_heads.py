@@ -340,7 +340,7 @@ def test_the_clock_family_searches_the_hands_angle_and_refuses_a_negative_weight
     trial = optuna.trial.FixedTrial({**CLOCK_TWO_HANDS_PARAMS, "gap_weight": 1.0})
     assert CLOCK.space(trial)["gap_weight"] == 1.0
     # The enqueued trials name it, so the sampler never draws it for them.
-    assert CLOCK_REFERENCE_PARAMS["gap_weight"] == CLOCK_TWO_HANDS_PARAMS["gap_weight"] == 0.0
+    assert CLOCK_REFERENCE_PARAMS["gap_weight"] == 0.0 and CLOCK_TWO_HANDS_PARAMS["gap_weight"] == 1.0
     check_pins(CLOCK, {"gap_weight": 0.5})
     with pytest.raises(UserError, match="gap_weight"):
         check_pins(CLOCK, {"gap_weight": -1})
