@@ -160,9 +160,9 @@ CLOCK_TWO_HANDS_PARAMS: dict[str, Any] = {
     # (training seed 1; BENCHMARKS.md, "The alignment stage on the seed for 25 minutes").
     "align": "affine",
     # Learning from the hands' angle to each other too: over 15 minutes of one core (24 epochs)
-    # this recipe read 8.7 min test mean with it and 13.5 without, 6.4% of the photos an hour off
-    # against 12.1%, and left chance at epoch 2 instead of 4 (training seed 1; BENCHMARKS.md, "The
-    # hands' angle to each other").
+    # this recipe read 8.7 and 8.7 min test mean with it and 13.5 and 10.7 without, 6.0-6.4% of the
+    # photos an hour off against 8.6-12.1%, and left chance at epoch 2 instead of 4 (training seeds
+    # 1 and 2; BENCHMARKS.md, "The hands' angle to each other").
     "gap_weight": 1.0,
 }
 
