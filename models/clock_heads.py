@@ -279,7 +279,7 @@ class HandGap(ClockHead):
 
     def average(self, readings):
         inner = self.inner.average([{k: v for k, v in r.items() if k != "hand_gap"} for r in readings])
-        return {**inner, "hand_gap": np.mean([np.asarray(r["hand_gap"], dtype=np.float64) for r in readings], axis=0)}
+        return {**inner, **super().average([{"hand_gap": r["hand_gap"]} for r in readings])}
 
     def decode(self, outputs):
         return self.inner.decode(outputs)

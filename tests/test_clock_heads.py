@@ -230,20 +230,26 @@ def test_a_trial_reading_eight_ways_checks_its_epochs_four_ways_and_reads_its_ke
     assert trainer.final_seconds() == 0.0
 
 
+def _tiny_model(config: dict):
+    """The head, the compiled tiny model, 8 random photos and their targets at 0:00, 1:30, ... 10:30."""
+    from models.clock import build_clock_model
+
+    keras.utils.set_random_seed(0)
+    head = head_from_config(config)
+    model = build_clock_model(config, head)
+    photos = np.random.default_rng(0).integers(0, 256, (8, 24, 24), dtype=np.uint8)
+    return head, model, photos, head.encode(np.arange(8) * 90)
+
+
 @pytest.mark.parametrize("config,hour", [({"head": "periodic", "pairs": 2}, "hour_angle"), ({"head": "multi", "minute_head": "sincos"}, "hour")])
 def test_hour_weight_weighs_the_hour_loss_beside_the_minutes(config: dict, hour: str) -> None:
     # A short hand read 15 degrees off costs an hour; a minute hand read 15 degrees off costs 2.5
     # minutes. hour_weight lets the loss say so: the total is weight x hour loss + minute loss.
-    from models.clock import build_clock_model
     base = {**TINY_NETWORK, **config}
-    photos = np.random.default_rng(0).integers(0, 256, (8, 24, 24), dtype=np.uint8)
-    minutes = np.arange(8) * 90
     losses = {}
     for weight in (1.0, 4.0):
-        keras.utils.set_random_seed(0)
-        head = head_from_config({**base, "hour_weight": weight})
-        model = build_clock_model({**base, "hour_weight": weight}, head)
-        losses[weight] = model.evaluate(photos, head.encode(minutes), verbose=0, return_dict=True)
+        _, model, photos, targets = _tiny_model({**base, "hour_weight": weight})
+        losses[weight] = model.evaluate(photos, targets, verbose=0, return_dict=True)
     for weight, out in losses.items():
         assert out["loss"] == pytest.approx(weight * out[f"{hour}_loss"] + out["minute_loss" if hour == "hour" else "minute_angle_loss"], rel=1e-4)
     assert losses[4.0][f"{hour}_loss"] == pytest.approx(losses[1.0][f"{hour}_loss"], rel=1e-5)  # same weights, same reading
@@ -258,14 +264,7 @@ def test_heads_with_one_output_ignore_the_hour_weight(config: dict) -> None:
 
 
 def test_a_model_trained_with_an_hour_weight_saves_and_loads_with_it(tmp_path) -> None:
-    from models.clock import build_clock_model
-
-    config = {**TINY_NETWORK, "head": "periodic", "pairs": 2, "hour_weight": 4.0}
-    keras.utils.set_random_seed(0)
-    head = head_from_config(config)
-    model = build_clock_model(config, head)
-    photos = np.random.default_rng(0).integers(0, 256, (8, 24, 24), dtype=np.uint8)
-    targets = head.encode(np.arange(8) * 90)
+    _, model, photos, targets = _tiny_model({**TINY_NETWORK, "head": "periodic", "pairs": 2, "hour_weight": 4.0})
     before = model.evaluate(photos, targets, verbose=0, return_dict=True)
     model.save(tmp_path / "model.keras")
     after = keras.models.load_model(tmp_path / "model.keras").evaluate(photos, targets, verbose=0, return_dict=True)
@@ -294,7 +293,7 @@ def test_the_hands_angle_is_what_two_hands_show_at_any_turn_of_the_dial() -> Non
     minutes = np.arange(MINUTES)
     angles = head.encode(minutes)
     hour, minute = (np.arctan2(angles[k][:, 0], angles[k][:, 1]) for k in ("hour_angle", "minute_angle"))
-    np.testing.assert_allclose(head.encode(minutes)["hand_gap"], np.stack([np.sin(minute - hour), np.cos(minute - hour)], -1), atol=1e-5)
+    np.testing.assert_allclose(angles["hand_gap"], np.stack([np.sin(minute - hour), np.cos(minute - hour)], -1), atol=1e-5)
 
 
 @pytest.mark.parametrize("config", HEAD_CONFIGS, ids=IDS)
@@ -311,15 +310,10 @@ def test_the_hands_angle_is_learned_from_and_never_read(config: dict) -> None:
 
 
 def test_a_model_with_the_hands_angle_weighs_its_loss_reads_four_ways_and_saves(tmp_path) -> None:
-    from models.clock import build_clock_model
     from models.clock_heads import read_clocks
 
     config = {**TINY_NETWORK, "head": "multi", "minute_head": "sincos", "hour_weight": 2.0, "gap_weight": 0.5}
-    keras.utils.set_random_seed(0)
-    head = head_from_config(config)
-    model = build_clock_model(config, head)
-    photos = np.random.default_rng(0).integers(0, 256, (8, 24, 24), dtype=np.uint8)
-    targets = head.encode(np.arange(8) * 90)
+    head, model, photos, targets = _tiny_model(config)
     out = model.evaluate(photos, targets, verbose=0, return_dict=True)
     assert out["loss"] == pytest.approx(2 * out["hour_loss"] + out["minute_loss"] + 0.5 * out["hand_gap_loss"], rel=1e-4)
     four_ways = read_clocks(model, head, photos, 4)
