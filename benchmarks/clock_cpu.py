@@ -34,6 +34,8 @@ def main() -> int:
     parser.add_argument("--name", default=None, help="a label for the result line")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/clock_cpu.jsonl"))
     parser.add_argument("--stop-after", type=int, default=0, help="end training after this many epochs (the schedule still spans the config's epochs): how a run starts")
+    parser.add_argument("--gap-reads", default=None, metavar="R,R,...",
+                        help="with gap_weight above 0: also read the kept weights' validation and test photos with each of these gap_read weights (the same outputs, decoded each way)")
     parser.add_argument("--predictions", type=Path, default=None, help="also save the test predictions (y_true, error) for clock_misses.py")
     # A variant of the first alignment stage (align_stage 1, models.align's defaults changed for this
     # run; with --set align=affine or perspective): any of these pins align_stage=1.
@@ -90,7 +92,7 @@ def main() -> int:
     import numpy as np
 
     from benchmarks.clock_misses import stretch
-    from datasets.clocktime import common_sense_error
+    from datasets.clocktime import MINUTES, common_sense_error
 
     # Photos read an hour off with the minute hand within 5 min (55-65 min off): the short hand
     # misread (about 60 min off), or the dial's turn misjudged by 16-30 degrees (62.7-65 min off,
@@ -110,6 +112,16 @@ def main() -> int:
     if args.predictions:
         np.savez(args.predictions, y_true=trainer.splits.y_test, error=error, **extra)
     hour_off = np.abs(error - 60) <= 5
+    # Which way the hour is off (ahead or behind) at each quarter of the hour: a reader whose short
+    # hand lags or leads its true position misreads the hour on one side of the half hour.
+    signed = (trainer.test_minutes - trainer.splits.y_test + MINUTES / 2) % MINUTES - MINUTES / 2
+    quarter = (trainer.splits.y_test % 60) // 15
+    hour_sides = {f"q{q}": [round(float(np.mean((signed > 55) & (signed < 65) & (quarter == q)) * 4), 3),
+                            round(float(np.mean((signed < -55) & (signed > -65) & (quarter == q)) * 4), 3)] for q in range(4)}
+    if args.gap_reads:
+        from models.clock_heads import turns_of
+
+        extra_reads = gap_reads(trainer.model, trainer.head, trainer.splits, turns_of(trainer.config), args.gap_reads)
     result = {
         "name": args.name or " ".join(args.pins), "pins": pins, "params": trainer.param_count,
         "val": [round(v, 1) for v in record.val_errors],
@@ -120,14 +132,37 @@ def main() -> int:
         "test_mean": round(test["test_mean"], 1), "test_median": round(test["test_median"], 1),
         "test_within_10": round(test["test_within_10"], 3),
         "hour_off_share": round(float(hour_off.mean()), 3), "hour_off_minutes": round(float(error[hour_off].sum() / len(error)), 1),
+        "hour_ahead_behind_by_quarter": hour_sides,
         "hour_off_median_error": round(float(np.median(error[hour_off])), 1) if hour_off.any() else None,
         "epoch_seconds": round(record.seconds / max(len(record.val_errors), 1), 1), "wall_seconds": round(time.perf_counter() - start, 1),
     }
+    if args.gap_reads:
+        result["gap_reads"] = extra_reads
     print(json.dumps(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "a") as f:
         f.write(json.dumps(result) + "\n")
     return 0
+
+
+def gap_reads(model: Any, head: Any, s: Any, turns: int, reads: str) -> dict[str, dict[str, float]]:
+    """A model's validation and test errors decoded with each ``gap_read`` weight in ``reads``
+    ("0,0.5,1"), from one reading of the photos of splits ``s`` at ``turns`` turns."""
+    from models.clock_heads import HandGap, read_outputs
+    from search.tasks.clock_trainer import summary_of
+
+    if not isinstance(head, HandGap):
+        raise SystemExit("--gap-reads needs gap_weight above 0")
+    outputs = {part: read_outputs(model, head, x, turns) for part, x in (("val", s.x_val), ("test", s.x_test))}
+    out = {}
+    for read in (float(r) for r in reads.split(",")):
+        decoder = HandGap(head.inner, head.weight, read)
+        val, test = (summary_of(y, decoder.decode(outputs[part])) for part, y in (("val", s.y_val), ("test", s.y_test)))
+        out[f"{read:g}"] = {"val_mean": round(val["mean"], 2), "test_mean": round(test["mean"], 2), "test_median": round(test["median"], 2),
+                            "test_hour_off": round(test["hour_off"], 3)}
+        print(f"gap_read {read:g}: validation {val['mean']:.2f} min mean; test {test['mean']:.2f} mean, {test['median']:.2f} median, "
+              f"{test['hour_off']:.1%} an hour off", flush=True)
+    return out
 
 
 if __name__ == "__main__":

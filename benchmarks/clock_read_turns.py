@@ -31,6 +31,8 @@ def main() -> int:
     parser.add_argument("--study", required=True)
     parser.add_argument("--trial", type=int, required=True, help="the trial number (its model.keras artifact is read)")
     parser.add_argument("--turns", default="1,4,8,16", help="comma-separated turn counts")
+    parser.add_argument("--gap-reads", default=None, metavar="R,R,...",
+                        help="instead of the turn counts: read at the config's turns once and decode with each of these gap_read weights (clock_cpu.py's --gap-reads)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/clock_read_turns.jsonl"))
     args = parser.parse_args()
 
@@ -61,7 +63,12 @@ def main() -> int:
     splits = get_task("clock").prepare(config)
     result = {"study": args.study, "trial": args.trial, "best_epoch": trial.user_attrs.get(attrs.BEST_EPOCH),
               "val_error": trial.user_attrs.get(attrs.VAL_ERROR), "readings": {}}
-    for turns in map(int, args.turns.split(",")):
+    if args.gap_reads:
+        from benchmarks.clock_cpu import gap_reads
+        from models.clock_heads import turns_of
+
+        result["gap_reads"] = gap_reads(model, head, splits, turns_of(config), args.gap_reads)
+    for turns in () if args.gap_reads else map(int, args.turns.split(",")):
         start = time.perf_counter()
         val = summary_of(splits.y_val, read_clocks(model, head, splits.x_val, turns))
         test = summary_of(splits.y_test, read_clocks(model, head, splits.x_test, turns))

@@ -203,6 +203,9 @@ def _keys() -> list[Key]:
         Key("align_stage", "choice", "clock: which alignment stage align builds: 1 the first (open from the start, its "
             "localisation net at the reader's speed), 2 gated until the reader leaves chance, ten times slower; absent: 1",
             budget, choices=ALIGN_STAGES, models=(clock,)),
+        Key("gap_read", "float", "clock: how much the hands' angle (gap_weight above 0) is read: the hour hand the minute hand "
+            "and the angle imply, added to the head's own at this weight (heads reading two hands); absent or 0: learned from only",
+            budget, low=0, high=100, models=(clock,)),
         Key("align_opened", "int", "recorded: the epoch after which a clock trial's gated alignment stage opened; train opens it there",
             budget, low=1, null=True),
         Key("best_epoch", "int", "recorded: the epoch a best-epoch study scored; train retrains for that many", budget, low=1, null=True),

@@ -27,12 +27,6 @@ def _angle_pair(fraction: np.ndarray) -> np.ndarray:
     return np.stack([np.sin(angle), np.cos(angle)], axis=-1).astype(np.float32)
 
 
-def _pair_fraction(pair: np.ndarray) -> np.ndarray:
-    """(sin, cos) -> fraction of a turn in [0, 1)."""
-    pair = np.asarray(pair, dtype=np.float64)
-    return (np.arctan2(pair[..., 0], pair[..., 1]) / (2 * np.pi)) % 1.0
-
-
 def reconcile(hours: np.ndarray, minutes: np.ndarray) -> np.ndarray:
     """Join a continuous hour-hand reading (0-12) and a minute reading (0-60) into minutes.
 
@@ -42,6 +36,23 @@ def reconcile(hours: np.ndarray, minutes: np.ndarray) -> np.ndarray:
     minutes = np.asarray(minutes, dtype=np.float64) % 60
     whole = np.ceil(np.asarray(hours, dtype=np.float64) - minutes / 60 - 0.5) % 12
     return (whole * 60 + minutes) % MINUTES
+
+
+def _pair_vector(pair: np.ndarray) -> np.ndarray:
+    """(sin, cos) -> the complex number ``cos + i sin``: its angle is the hand's (clockwise from 12
+    in the turn's own units), its length how sure the output is."""
+    pair = np.asarray(pair, dtype=np.float64)
+    return pair[..., 1] + 1j * pair[..., 0]
+
+
+def _vector_fraction(vector: np.ndarray) -> np.ndarray:
+    """A complex hand vector -> the fraction of a turn it points at, in [0, 1)."""
+    return (np.angle(vector) / (2 * np.pi)) % 1.0
+
+
+def read_hands(hour: np.ndarray, minute: np.ndarray) -> np.ndarray:
+    """Hour- and minute-hand vectors (complex, angles from 12) -> minutes past 12:00."""
+    return reconcile(_vector_fraction(hour) * 12, _vector_fraction(minute) * 60)
 
 
 def _circular_mean(values: list[np.ndarray], period: float) -> np.ndarray:
@@ -84,6 +95,12 @@ class ClockHead(abc.ABC):
     @abc.abstractmethod
     def decode(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
         """Network outputs -> minutes past 12:00 in [0, 720)."""
+
+    def hands(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The hour and minute hands a head reads apart, as complex vectors (angle from 12, length
+        how sure), which :func:`read_hands` joins into its decoded time; None for a head that reads
+        the time as one number."""
+        return None
 
     def average(self, readings: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Several readings of the same photos -> one: the mean of each output (probabilities and
@@ -192,20 +209,20 @@ class MultiHead(ClockHead):
             out["minute"] = _circular_mean([r["minute"] for r in readings], 1.0)
         return out
 
-    def decode(self, outputs):
+    def hands(self, outputs):
         if self.minute_head == "regression":
-            minute = np.asarray(outputs["minute"], dtype=np.float64)[:, 0] * 60.0
+            minute = np.exp(2j * np.pi * np.asarray(outputs["minute"], dtype=np.float64)[:, 0])
         elif self.minute_head == "classification":
-            minute = np.argmax(outputs["minute"], axis=-1).astype(np.float64)
+            minute = np.exp(2j * np.pi * np.argmax(outputs["minute"], axis=-1) / 60)
         else:
-            minute = _pair_fraction(outputs["minute"]) * 60.0
-        # The hour output as a continuous hand position: the circular mean of the class centres
+            minute = _pair_vector(outputs["minute"])
+        # The hour output as a continuous hand position: the mean of the class centres' directions
         # weighted by their probabilities, so a 2-vs-3 split at 2:59 reads as "almost 3".
-        probs = np.asarray(outputs["hour"], dtype=np.float64)
-        centres = 2 * np.pi * (np.arange(12) + 0.5) / 12
-        angle = np.arctan2(probs @ np.sin(centres), probs @ np.cos(centres))
-        hours = (angle / (2 * np.pi) * 12) % 12
-        return reconcile(hours, minute)
+        centres = np.exp(2j * np.pi * (np.arange(12) + 0.5) / 12)
+        return np.asarray(outputs["hour"], dtype=np.float64) @ centres, minute
+
+    def decode(self, outputs):
+        return read_hands(*self.hands(outputs))
 
 
 class PeriodicHead(ClockHead):
@@ -236,11 +253,13 @@ class PeriodicHead(ClockHead):
             out["minute_angle"] = _angle_pair((minutes % 60) / 60)
         return out
 
+    def hands(self, outputs):
+        return (_pair_vector(outputs["hour_angle"]), _pair_vector(outputs["minute_angle"])) if self.pairs == 2 else None
+
     def decode(self, outputs):
-        hours = _pair_fraction(outputs["hour_angle"]) * 12
         if self.pairs == 1:
-            return (hours * 60) % MINUTES
-        return reconcile(hours, _pair_fraction(outputs["minute_angle"]) * 60)
+            return _vector_fraction(_pair_vector(outputs["hour_angle"])) * MINUTES
+        return read_hands(*self.hands(outputs))
 
 
 class HandGap(ClockHead):
@@ -251,13 +270,19 @@ class HandGap(ClockHead):
     hand's direction in the picture says anything about the label: a reader must relate a hand to
     the 12 before its loss can fall. The hands' angle to each other is 11/12 of the minute hand's
     travel since 12:00 (``11 t / 720`` of a turn at ``t`` minutes), a function of the time alone
-    that two hands show on any analog clock, whatever its dial or turn. It is only learned from,
-    never read: :meth:`decode` is the inner head's.
+    that two hands show on any analog clock, whatever its dial or turn.
+
+    With ``read`` 0 it is only learned from: :meth:`decode` is the inner head's. Above 0, and where
+    the inner head reads the two hands apart (:meth:`ClockHead.hands`), it is read too: the hour
+    hand is also where the minute hand and the hands' angle put it (the minute hand's direction
+    turned back by the angle), and the time is read from the hour hand's own vector plus ``read``
+    times that one, each as long as its outputs are sure.
     """
 
-    def __init__(self, inner: ClockHead, weight: float) -> None:
+    def __init__(self, inner: ClockHead, weight: float, read: float = 0.0) -> None:
         self.inner = inner
         self.weight = float(weight)
+        self.read = float(read)
         self.resolution = inner.resolution
 
     def outputs(self, features, config):
@@ -281,8 +306,17 @@ class HandGap(ClockHead):
         inner = self.inner.average([{k: v for k, v in r.items() if k != "hand_gap"} for r in readings])
         return {**inner, **super().average([{"hand_gap": r["hand_gap"]} for r in readings])}
 
+    def hands(self, outputs):
+        hands = self.inner.hands(outputs)
+        if hands is None or not self.read:
+            return hands
+        hour, minute = hands
+        implied = minute * np.conj(_pair_vector(outputs["hand_gap"]))  # minute hand - gap = hour hand
+        return hour + self.read * implied, minute
+
     def decode(self, outputs):
-        return self.inner.decode(outputs)
+        hands = self.hands(outputs)
+        return self.inner.decode(outputs) if hands is None or not self.read else read_hands(*hands)
 
 
 # The most turns an epoch's validation check reads (the check that picks the best epoch): more
@@ -321,13 +355,19 @@ def read_clocks(model: Any, head: ClockHead, images: np.ndarray, turns: int = 1)
     """
     if turns not in READ_TURNS:
         raise ValueError(f"read_turns must be one of {', '.join(map(str, READ_TURNS))}, not {turns!r}")
+    return head.decode(read_outputs(model, head, images, turns))
+
+
+def read_outputs(model: Any, head: ClockHead, images: np.ndarray, turns: int = 1) -> dict[str, np.ndarray]:
+    """The outputs :func:`read_clocks` decodes: a model's outputs by name, averaged over ``turns``
+    even turns of each photo by the head's :meth:`ClockHead.average`."""
     readings = []
     for k in range(turns):
         out = model.predict(turned(images, k, turns), batch_size=256, verbose=0)
         if not isinstance(out, dict):  # a list (several outputs) or one array, in output order
             out = dict(zip(model.output_names, out if isinstance(out, (list, tuple)) else [out]))
         readings.append(out)
-    return head.decode(readings[0] if turns == 1 else head.average(readings))
+    return readings[0] if turns == 1 else head.average(readings)
 
 
 def turns_of(config: dict[str, Any]) -> int:
@@ -343,7 +383,7 @@ def head_from_config(config: dict[str, Any]) -> ClockHead:
     hour_weight = float(config.get("hour_weight", 1.0))
     inner = _time_head(config, head, hour_weight)
     gap_weight = float(config.get("gap_weight") or 0.0)
-    return HandGap(inner, gap_weight) if gap_weight > 0 else inner
+    return HandGap(inner, gap_weight, float(config.get("gap_read") or 0.0)) if gap_weight > 0 else inner
 
 
 def _time_head(config: dict[str, Any], head: str, hour_weight: float) -> ClockHead:

@@ -30,6 +30,10 @@ SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp")
 
 # Budget keys a study keeps from its creation when its family's defaults change later.
 KEPT_BUDGET = ("epochs", "trial_timeout")
+# How a clock study builds and reads its models, recorded as study attributes (of the same names)
+# when a study is created, and what a study created before each key existed does: a resumed study
+# reads photos, builds its alignment stage and reads the hands' angle as its earlier trials did.
+RECORDED = {attrs.READ_TURNS: 1, attrs.ALIGN_STAGE: 1, attrs.GAP_READ: 0.0}
 
 
 def kept_budget(study: optuna.Study) -> dict[str, Any]:
@@ -240,10 +244,9 @@ def create_study(
     study.set_user_attr(attrs.DATA_FINGERPRINT, data)
     study.set_user_attr(attrs.SCORING, attrs.BEST_EPOCH_SCORING)
     study.set_user_attr(attrs.BUDGET, {k: family.budget_defaults()[k] for k in KEPT_BUDGET})
-    if "read_turns" in family.budget_defaults():
-        study.set_user_attr(attrs.READ_TURNS, family.budget_defaults()["read_turns"])
-    if "align_stage" in family.budget_defaults():
-        study.set_user_attr(attrs.ALIGN_STAGE, family.budget_defaults()["align_stage"])
+    for key in RECORDED:
+        if key in family.budget_defaults():
+            study.set_user_attr(key, family.budget_defaults()[key])
     study.set_user_attr(attrs.ARTIFACT_DIR, str(default_artifact_dir(url)))  # workers upload where the dashboard looks
     study.enqueue_trial(family.reference_params, user_attrs={attrs.REFERENCE: True})
     for params in family.seeds:

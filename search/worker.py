@@ -34,6 +34,7 @@ from search.errors import UserError
 from search.objective import Objective
 from search.pins import check_pins
 from search.study import (
+    RECORDED,
     REPEATED_FAILURES,
     family_of,
     finished_count,
@@ -277,12 +278,10 @@ class Worker:
         self.worker_id = _worker_id()
         self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES") or None  # set per worker by the launcher, or by Ray
         self.node = os.environ.get(NODE_ENV)  # the Ray node, on a cluster
-        if "read_turns" in family.budget_defaults() and "read_turns" not in pins:
-            # a clock study reads photos as it did when it was created (once, before read_turns)
-            pins = {**pins, "read_turns": study.user_attrs.get(attrs.READ_TURNS, 1)}
-        if "align_stage" in family.budget_defaults() and "align_stage" not in pins:
-            # and builds the alignment stage it was created with (the first, before align_stage)
-            pins = {**pins, "align_stage": study.user_attrs.get(attrs.ALIGN_STAGE, 1)}
+        for key, before in RECORDED.items():
+            if key in family.budget_defaults() and key not in pins:
+                # a clock study reads photos and builds its models as it did when it was created
+                pins = {**pins, key: study.user_attrs.get(key, before)}
         scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
         self.objective = Objective(task, family, pins, versions(backend), scoring, objectives)
         self.objective.until = until - min(DEADLINE_RESERVE, span / 10) if until is not None else None

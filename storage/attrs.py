@@ -24,6 +24,7 @@ SCORING = "scoring"  # how trials are scored: "best-epoch"; a study without it: 
 BUDGET = "budget"  # the epochs and time limit a study's trials train for, as the family said at its creation
 ALIGN_STAGE = "align_stage"  # which alignment stage a clock study's align builds (models.align.STAGES); absent: 1
 READ_TURNS = "read_turns"  # how a clock study reads each photo (models.clock_heads.read_clocks); absent: once
+GAP_READ = "gap_read"  # how much a clock study reads the hands' angle (models.clock_heads.HandGap); absent: 0
 BEST_EPOCH_SCORING = "best-epoch"  # values of SCORING
 LAST_EPOCH_SCORING = "last-epoch"  # studies created before best-epoch scoring keep it when resumed
 

@@ -297,7 +297,7 @@ def test_the_hands_angle_is_what_two_hands_show_at_any_turn_of_the_dial() -> Non
 
 
 @pytest.mark.parametrize("config", HEAD_CONFIGS, ids=IDS)
-def test_the_hands_angle_is_learned_from_and_never_read(config: dict) -> None:
+def test_the_hands_angle_is_only_learned_from_without_gap_read(config: dict) -> None:
     # The extra output changes the loss, not the reading: any outputs decode as the head's own.
     plain, with_gap = head_from_config(config), head_from_config({**config, "gap_weight": 2.0})
     targets = with_gap.encode(ALL_TIMES)
@@ -307,6 +307,42 @@ def test_the_hands_angle_is_learned_from_and_never_read(config: dict) -> None:
     np.testing.assert_array_equal(with_gap.decode(scrambled), plain.decode(outputs))
     assert with_gap.loss_weights()["hand_gap"] == 2.0
     assert head_from_config({**config, "gap_weight": 0}).loss_weights() == plain.loss_weights()
+
+
+@pytest.mark.parametrize("config", HEAD_CONFIGS, ids=IDS)
+def test_reading_the_hands_angle_keeps_every_true_reading(config: dict) -> None:
+    # Perfect outputs read the same with the angle read at any weight; heads that read the time as
+    # one number (no hour and minute hand apart) ignore gap_read.
+    plain = head_from_config(config)
+    outputs = _as_outputs(plain, plain.encode(ALL_TIMES))
+    exact = head_from_config({**config, "gap_weight": 1.0}).encode(ALL_TIMES)["hand_gap"]
+    for read in (0.5, 1.0, 4.0):
+        head = head_from_config({**config, "gap_weight": 1.0, "gap_read": read})
+        np.testing.assert_allclose(common_sense_error(head.decode({**outputs, "hand_gap": exact}), ALL_TIMES), 0, atol=plain.resolution)
+        if plain.hands(outputs) is None:
+            scrambled = {**outputs, "hand_gap": np.random.default_rng(0).uniform(-1, 1, (MINUTES, 2))}
+            np.testing.assert_array_equal(head.decode(scrambled), plain.decode(outputs))
+
+
+@pytest.mark.parametrize("config,hour", [({"head": "periodic", "pairs": 2}, "hour_angle"), ({"head": "multi", "minute_head": "sincos"}, "hour")])
+def test_reading_the_hands_angle_mends_an_unsure_hour_hand(config: dict, hour: str) -> None:
+    # The minute hand and the hands' angle read right, the hour output two hours off and unsure
+    # (a short vector; a flat-ish 12-way split): read alone it costs 120 min, with the angle read
+    # the hour hand is where the other two put it. A sure, wrong hour output outweighs the angle
+    # at a small weight: the read is a weighted vote, not an override.
+    times = ALL_TIMES
+    head = head_from_config({**config, "gap_weight": 1.0, "gap_read": 1.0})
+    true, wrong = head.encode(times), head.encode((times + 120) % MINUTES)
+    if hour == "hour":
+        unsure = 0.5 / 12 + 0.15 * np.eye(12)[wrong["hour"]]
+    else:
+        unsure = 0.15 * wrong["hour_angle"]
+    outputs = {**_as_outputs(head.inner, {k: v for k, v in true.items() if k != "hand_gap"}), hour: unsure, "hand_gap": true["hand_gap"]}
+    assert common_sense_error(head.inner.decode(outputs), times).mean() == pytest.approx(120)
+    np.testing.assert_allclose(common_sense_error(head.decode(outputs), times), 0, atol=1e-3)
+    sure = {**outputs, hour: np.eye(12)[wrong["hour"]] if hour == "hour" else wrong["hour_angle"]}
+    slight = head_from_config({**config, "gap_weight": 1.0, "gap_read": 0.25})
+    assert common_sense_error(slight.decode(sure), times).min() > 59.9  # an hour off or two, never right
 
 
 def test_a_model_with_the_hands_angle_weighs_its_loss_reads_four_ways_and_saves(tmp_path) -> None:

@@ -29,7 +29,7 @@ def _config(url: str, number: int) -> dict:
     return optuna.load_study(study_name="clock", storage=url).trials[number].user_attrs["config"]
 
 
-def test_a_clock_study_made_before_read_turns_and_align_stage_keeps_reading_once_and_its_first_stage(
+def test_a_clock_study_made_before_read_turns_align_stage_and_gap_read_keeps_reading_as_it_did(
     clock_dir: Path, tmp_path: Path
 ) -> None:
     db = tmp_path / "db.sqlite"
@@ -37,16 +37,18 @@ def test_a_clock_study_made_before_read_turns_and_align_stage_keeps_reading_once
     sets = pins(*TINY_CLOCK, f"data_dir={clock_dir}")
     assert cli("launch", "clock", "--workers", "0", "--storage", url, *sets).returncode == 0
     with sqlite3.connect(db) as con:  # what a study created before read_turns looks like
-        con.execute("DELETE FROM study_user_attributes WHERE key IN ('read_turns', 'align_stage')")
+        con.execute("DELETE FROM study_user_attributes WHERE key IN ('read_turns', 'align_stage', 'gap_read')")
     run = cli("launch", "clock", "--workers", "1", "--trials", "1", "--storage", url, *sets)
     assert run.returncode == 0, run.stderr
     assert _config(url, 0)["read_turns"] == 1
     assert _config(url, 0)["align_stage"] == 1  # its align trials build the stage they always did
+    assert _config(url, 0)["gap_read"] == 0  # and its trials learning from the hands' angle never read it
 
     new = f"sqlite:///{tmp_path / 'new.sqlite'}"
     assert cli("launch", "clock", "--workers", "1", "--trials", "1", "--storage", new, *sets).returncode == 0
     assert _config(new, 0)["read_turns"] == 8  # the family's reading, for a study made now
     assert _config(new, 0)["align_stage"] == 2
+    assert _config(new, 0)["gap_read"] == 1
 
 
 def test_a_study_whose_choices_changed_is_refused_with_one_line(clock_dir: Path, tmp_path: Path) -> None:

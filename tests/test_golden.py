@@ -607,7 +607,7 @@ best trial #0: validation error ~181.80 min, test error ~177.47 min mean, ~165.4
 320006 parameters
 config: {{"activation": "relu", "align": "none", "align_stage": 2, "augment": "light", "batch_norm": true, "batch_size": 16, "beta_1": 0.9, \
 "conv_blocks": 4, "data_dir": "<clock>", "dataset": "clock", "dense_units": 128, "dropout": 0.0, "ema_momentum": 0.0, "epochs": 1, \
-"family": "clock", "filters": 24, "first_stride": 1, "gap_weight": 0.0, "global_pool": false, "head": "multi", \
+"family": "clock", "filters": 24, "first_stride": 1, "gap_read": 1.0, "gap_weight": 0.0, "global_pool": false, "head": "multi", \
 "initializer": "he_normal", "input_size": 32, "kernel_size": 3, "learning_rate": 0.001, "lr_schedule": "cosine", \
 "minute_head": "sincos", "model": "clock", "optimizer": "adam", "pooling": "max", "read_turns": 8, "regularizer": "none", \
 "seed": 0, "train_limit": null, "trial_timeout": null, "val_size": 100, "warmup_epochs": 1}}
