@@ -92,7 +92,7 @@ def main() -> int:
     import numpy as np
 
     from benchmarks.clock_misses import stretch
-    from datasets.clocktime import MINUTES, common_sense_error
+    from datasets.clocktime import common_sense_error
 
     # Photos read an hour off with the minute hand within 5 min (55-65 min off): the short hand
     # misread (about 60 min off), or the dial's turn misjudged by 16-30 degrees (62.7-65 min off,
@@ -112,16 +112,6 @@ def main() -> int:
     if args.predictions:
         np.savez(args.predictions, y_true=trainer.splits.y_test, error=error, **extra)
     hour_off = np.abs(error - 60) <= 5
-    # Which way the hour is off (ahead or behind) at each quarter of the hour: a reader whose short
-    # hand lags or leads its true position misreads the hour on one side of the half hour.
-    signed = (trainer.test_minutes - trainer.splits.y_test + MINUTES / 2) % MINUTES - MINUTES / 2
-    quarter = (trainer.splits.y_test % 60) // 15
-    hour_sides = {f"q{q}": [round(float(np.mean((signed > 55) & (signed < 65) & (quarter == q)) * 4), 3),
-                            round(float(np.mean((signed < -55) & (signed > -65) & (quarter == q)) * 4), 3)] for q in range(4)}
-    if args.gap_reads:
-        from models.clock_heads import turns_of
-
-        extra_reads = gap_reads(trainer.model, trainer.head, trainer.splits, turns_of(trainer.config), args.gap_reads)
     result = {
         "name": args.name or " ".join(args.pins), "pins": pins, "params": trainer.param_count,
         "val": [round(v, 1) for v in record.val_errors],
@@ -132,12 +122,13 @@ def main() -> int:
         "test_mean": round(test["test_mean"], 1), "test_median": round(test["test_median"], 1),
         "test_within_10": round(test["test_within_10"], 3),
         "hour_off_share": round(float(hour_off.mean()), 3), "hour_off_minutes": round(float(error[hour_off].sum() / len(error)), 1),
-        "hour_ahead_behind_by_quarter": hour_sides,
         "hour_off_median_error": round(float(np.median(error[hour_off])), 1) if hour_off.any() else None,
         "epoch_seconds": round(record.seconds / max(len(record.val_errors), 1), 1), "wall_seconds": round(time.perf_counter() - start, 1),
     }
     if args.gap_reads:
-        result["gap_reads"] = extra_reads
+        from models.clock_heads import turns_of
+
+        result["gap_reads"] = gap_reads(trainer.model, trainer.head, trainer.splits, turns_of(trainer.config), args.gap_reads)
     print(json.dumps(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "a") as f:

@@ -315,8 +315,8 @@ class HandGap(ClockHead):
         return hour + self.read * implied, minute
 
     def decode(self, outputs):
-        hands = self.hands(outputs)
-        return self.inner.decode(outputs) if hands is None or not self.read else read_hands(*hands)
+        hands = self.hands(outputs)  # the inner head's own when read is 0, which it decodes alike
+        return self.inner.decode(outputs) if hands is None else read_hands(*hands)
 
 
 # The most turns an epoch's validation check reads (the check that picks the best epoch): more
