@@ -9,6 +9,8 @@ through :func:`train_trial`: fit with per-epoch pruning, then test, record and u
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -57,6 +59,11 @@ class Objective:
         self.last_failure: str | None = None
         self.until: float | None = None  # when a trial's training must be over (time.time()): no epoch crosses it
         self.longest_epoch = 0.0  # seconds of the longest epoch any trial of this objective ran
+        # Seconds the slowest trial of this objective spent after its last epoch (tested, recorded).
+        self.finish = 0.0
+        # room(number, setup, longest, tail): seconds before ``until`` trial ``number`` leaves to the
+        # trials its worker still has to run for the budget (the worker's Worker.room); None: none.
+        self.room: Callable[[int, float, float, float], float] | None = None
 
     def configure(self, trial: optuna.Trial) -> dict[str, Any]:
         """The trial's whole config: the family's space asked through the pins."""
@@ -95,6 +102,7 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
     from search.checkpoints import Checkpoint, folder_of
 
     best = objective.scoring == attrs.BEST_EPOCH_SCORING
+    started = time.time()
     trainer = None
     checkpoint = Checkpoint(folder_of(trial.study, trial))
     try:
@@ -111,14 +119,22 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
             log.info("trial %d: resumed after epoch %d of %s", trial.number, done, checkpoint.folder)
         log.info("trial %d: %s", trial.number, config)
         pruning = [KerasPruningCallback(trial, "val_error")] if objective.prunes else []  # Optuna's pruners judge one objective
+        room = None
+        if objective.room is not None:
+            worker_room, number = objective.room, trial.number
+
+            def room(longest: float, tail: float) -> float:
+                return worker_room(number, trainer.time_limit.began - started, longest, tail)
+
         try:
-            trainer.fit(pruning, restore_best=best, checkpoint=checkpoint, until=objective.until)
+            trainer.fit(pruning, restore_best=best, checkpoint=checkpoint, until=objective.until, room=room)
         finally:
             if trainer.time_limit is not None:  # the worker starts no trial whose first epoch would cross the deadline
                 objective.longest_epoch = max(objective.longest_epoch, trainer.time_limit.longest)
     except optuna.TrialPruned:
         checkpoint.remove()
         _record(task, trial, trainer, best=best)
+        _timed_finish(objective, trainer)
         if trainer is not None and trainer.record.val_errors:
             restart_stuck_seed(trial, objective.family, min(trainer.record.val_errors))
         raise
@@ -139,7 +155,15 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
         from search.artifacts import upload_model_if_best
 
         upload_model_if_best(trial, trainer.model, value)
+    _timed_finish(objective, trainer)
     return value
+
+
+def _timed_finish(objective: Objective, trainer: Trainer | None) -> None:
+    """Keep the seconds the trial took after its last epoch, if longer than any before."""
+    limit = trainer.time_limit if trainer is not None else None
+    if limit is not None and limit.ended:
+        objective.finish = max(objective.finish, time.time() - limit.ended)
 
 
 def _record(task: Task, trial: optuna.Trial, trainer: Trainer, *, best: bool, test: bool = True) -> None:
@@ -148,7 +172,8 @@ def _record(task: Task, trial: optuna.Trial, trainer: Trainer, *, best: bool, te
     trial.set_user_attr(attrs.EPOCHS, record.epochs)
     limit = trainer.time_limit
     if limit is not None and limit.hit:
-        trial.set_user_attr(attrs.ENDED_BY, "deadline" if limit.deadline_hit else "trial_timeout")
+        ended_by = "later_trials" if limit.yielded else "deadline" if limit.deadline_hit else "trial_timeout"
+        trial.set_user_attr(attrs.ENDED_BY, ended_by)
     trial.set_user_attr(attrs.TRAIN_SECONDS, round(record.seconds, 3))
     trial.set_user_attr(attrs.LEARNING_RATES, record.learning_rates)
     for key, value in trainer.recorded().items():

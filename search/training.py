@@ -204,27 +204,44 @@ class TimeLimit(keras.callbacks.Callback):
     fit (a trial's time limit), or, with ``until`` (``time.time()`` seconds), before an epoch that
     would finish past it at the slowest pace so far (the search's deadline, which no epoch crosses).
     ``tail`` says how many seconds the trainer will still need after its last epoch beyond the
-    worker's reserve (a clock trainer's final reading at more views than each epoch's check)."""
+    worker's reserve (a clock trainer's final reading at more views than each epoch's check).
+    ``room(longest, tail)`` says how many seconds before ``until`` the trial leaves to the trials
+    its worker still has to run for the search's trial budget (``Worker.room``)."""
 
-    def __init__(self, seconds: float, until: float | None = None, tail: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        until: float | None = None,
+        tail: Callable[[], float] | None = None,
+        room: Callable[[float, float], float] | None = None,
+    ) -> None:
         super().__init__()
-        self.seconds, self.until, self.tail = seconds, until, tail
+        self.seconds, self.until, self.tail, self.room = seconds, until, tail, room
         self.hit = False
         self.deadline_hit = False
+        self.yielded = False  # ended to leave room for later trials
         self._start = self._last = 0.0
+        self.began = self.ended = 0.0  # time.time() at the start of this fit and at its last epoch's end
         self.longest = 0.0  # seconds of the longest epoch of this fit so far
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._start = self._last = time.perf_counter()
+        self.began = time.time()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         # An epoch lasts from the end of the one before: every callback and the gap between counted.
         now = time.perf_counter()
         self.longest, self._last = max(self.longest, now - self._last), now
+        self.ended = time.time()
         if self.seconds and now - self._start >= self.seconds:
             self.hit = True
-        if self.until is not None and time.time() + self.longest + (self.tail() if self.tail else 0.0) > self.until:
-            self.hit = self.deadline_hit = True
+        if self.until is not None:
+            tail = self.tail() if self.tail else 0.0
+            room = self.room(self.longest, tail) if self.room else 0.0
+            if self.ended + self.longest + tail > self.until:
+                self.hit = self.deadline_hit = True
+            elif self.ended + self.longest + tail + room > self.until:
+                self.hit = self.deadline_hit = self.yielded = True
         if self.hit:
             self.model.stop_training = True
 
@@ -273,12 +290,14 @@ def schedule_callbacks(
     seconds: float | None = None,
     pace: float | None = None,
     until: float | None = None,
+    room: Callable[[float, float], float] | None = None,
 ) -> tuple[list, list]:
     """(callbacks that set the rate at an epoch's start, callbacks that react to its validation).
 
     ``seconds`` and ``until``: the time limit and the deadline this fit runs under (as
-    :class:`TimeLimit` takes them), which a cosine schedule fits itself into; ``pace``: seconds an
-    epoch took before this fit (a resumed trial), its first estimate.
+    :class:`TimeLimit` takes them, with the ``room`` it leaves before the deadline), which a cosine
+    schedule fits itself into; ``pace``: seconds an epoch took before this fit (a resumed trial),
+    its first estimate.
     """
     if replay:
         rates = [float(r) for r in replay]
@@ -287,7 +306,7 @@ def schedule_callbacks(
     kind = config.get("lr_schedule", "constant")
     warmup = int(config.get("warmup_epochs", 0))
     if kind == "cosine":
-        return [Cosine(base, epochs, warmup, seconds, pace, until)], []
+        return [Cosine(base, epochs, warmup, seconds, pace, until, room)], []
     # constant and plateau: the same linear warm-up, then the base rate (which a plateau lowers)
     start = [WarmUp(base, warmup)] if warmup else []
     if kind == "plateau":
@@ -306,8 +325,9 @@ class Cosine(keras.callbacks.Callback):
     The limit counts as :class:`TimeLimit` counts it: from the start of this fit, and training
     ends after the first epoch that finishes past it, so ``ceil(seconds / pace)`` epochs run; no
     epoch crosses a deadline (``until``, in ``time.time()`` seconds), so ``floor(left / pace)``
-    run in the ``left`` seconds before it. A resumed trial's first epoch takes its pace from the
-    epochs before the resume (``pace``).
+    run in the ``left`` seconds before it, less the ``room`` the trial leaves there for later trials
+    (as :class:`TimeLimit` takes it). A resumed trial's first epoch takes its pace from the epochs
+    before the resume (``pace``).
     """
 
     def __init__(
@@ -318,10 +338,11 @@ class Cosine(keras.callbacks.Callback):
         seconds: float | None = None,
         pace: float | None = None,
         until: float | None = None,
+        room: Callable[[float, float], float] | None = None,
     ) -> None:
         super().__init__()
         self.base, self.epochs, self.warmup, self.seconds, self.pace = base, epochs, warmup, seconds, pace
-        self.until = until
+        self.until, self.room = until, room
         self._start, self._first, self._left = 0.0, None, None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -338,7 +359,8 @@ class Cosine(keras.callbacks.Callback):
         if pace and self.seconds:
             fit = min(fit, math.ceil(self.seconds / pace))
         if pace and self._left is not None:
-            fit = min(fit, math.floor(self._left / pace))
+            left = self._left - (self.room(pace, 0.0) if self.room else 0.0)
+            fit = min(fit, math.floor(max(0.0, left) / pace))
         return max(epoch + 1, min(self.epochs, self._first + fit))
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -491,6 +513,7 @@ class Trainer:
         replay: Sequence[float] | None = None,
         checkpoint: Any = None,
         until: float | None = None,
+        room: Callable[[float, float], float] | None = None,
     ) -> None:
         """Fit for ``config['epochs']``; raise FloatingPointError if the loss diverges.
 
@@ -501,7 +524,8 @@ class Trainer:
         ``checkpoint`` (search.checkpoints) the state is saved after every epoch, and fitting
         starts after the epochs the record already holds (a resumed trial). ``until`` (wall-clock
         seconds, ``time.time()``): when training must be over (the search's deadline less the time
-        to test and record the trial); it ends before an epoch that would cross it.
+        to test and record the trial); it ends before an epoch that would cross it, or that would
+        leave less than ``room`` before it (see :class:`TimeLimit`).
         """
         s = self.splits
         validation, measure = self._validation() if with_validation else (None, [])
@@ -512,9 +536,9 @@ class Trainer:
         # A trial's time limit bounds the search, not `train`, which replays a trial's epochs in full.
         limit = float(self.config.get("trial_timeout") or 0) if with_validation else 0.0
         until = until if with_validation else None
-        self.time_limit = TimeLimit(limit, until, self.final_seconds) if limit or until is not None else None
+        self.time_limit = TimeLimit(limit, until, self.final_seconds, room) if limit or until is not None else None
         pace = self.record.seconds / self.record.epochs if self.record.epochs else None
-        set_rate, react = schedule_callbacks(self.config, replay, limit or None, pace, until)
+        set_rate, react = schedule_callbacks(self.config, replay, limit or None, pace, until, room if until is not None else None)
         keep = [self.best_weights] if with_validation and restore_best else []
         back = [TrainedBack(self.average)] if with_validation and self.average.kept else []
         save = [SaveCheckpoint(checkpoint, self)] if checkpoint is not None else []

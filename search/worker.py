@@ -16,17 +16,19 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import math
 import os
 import platform
 import signal
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from search.checkpoints import requeue
 from search.cluster import NODE_ENV, PARENT_ENV
@@ -61,6 +63,27 @@ MAX_CONSECUTIVE_FAILURES = 5
 # worker had (a search of 12 s still runs trials).
 DEADLINE_RESERVE = 30.0
 LAST_START_SECONDS = 60.0
+
+
+def yielding_trial(trials: Sequence[FrozenTrial], budget: int, minimize: bool = True) -> tuple[int, int | None]:
+    """(how many trials the budget still needs that no worker has started, the running trial that
+    leaves time for them). That one is the running trial of worst best value so far (a trial yet
+    to report one counts as worst; among equals, the later), so the trial that shows most promise
+    keeps its time: on a slow evening the demo's reference network was still at chance (179 min)
+    after 5 epochs while its seed had reached 77 min."""
+    finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    later = budget - finished - len(running)
+    if later <= 0 or not running:
+        return max(0, later), None
+
+    def worst(t: FrozenTrial) -> tuple[float, int]:
+        values = list(t.intermediate_values.values())
+        if not values:
+            return math.inf, t.number
+        return (min(values) if minimize else -max(values)), t.number
+
+    return later, max(running, key=worst).number
 
 
 def last_start(span: float) -> float:
@@ -284,7 +307,10 @@ class Worker:
                 pins = {**pins, key: study.user_attrs.get(key, before)}
         scoring = study.user_attrs.get(attrs.SCORING, attrs.LAST_EPOCH_SCORING)
         self.objective = Objective(task, family, pins, versions(backend), scoring, objectives)
-        self.objective.until = until - min(DEADLINE_RESERVE, span / 10) if until is not None else None
+        self.reserve = min(DEADLINE_RESERVE, span / 10)
+        self.objective.until = until - self.reserve if until is not None else None
+        if until is not None:
+            self.objective.room = self.room
         if task.trains:
             self.objective.data.get(family.full_config(family.reference, pins, seed=0))  # fail fast, and load once
         self.budget = 0
@@ -370,6 +396,26 @@ class Worker:
                 raise RepeatedFailure(f"{REPEATED_FAILURES} trials in a row failed with the same error, so the search stopped: {error}")
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 raise UserError(f"{failures} trials in a row failed; the last: {self.objective.last_failure}")
+
+    def room(self, number: int, setup: float, longest: float, tail: float) -> float:
+        """Seconds before its training deadline that trial ``number``, running here, leaves for the
+        trials the budget still needs, when it is the running trial to yield (:func:`yielding_trial`)
+        and they all fit: each needs a model built (``setup``, as this trial's), one epoch
+        (``longest``) and a test (``finish``, as this worker's slowest so far, else the reserve and
+        ``tail``). ``--trials 4 --timeout 470`` then runs 4 trials on a machine whose epochs leave
+        the enqueued ones no time to spare, instead of ending at 2. A budget the deadline cannot
+        hold (a thousand trials in an hour) leaves no room: its trials train on to the deadline."""
+        until = self.objective.until
+        trials = self.study.get_trials(deepcopy=False)
+        minimize = self.study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+        later, worst = yielding_trial(trials, self.budget, minimize)
+        if worst != number or until is None:
+            return 0.0
+        finish = self.objective.finish or self.reserve + tail
+        need = later * (setup + longest + finish)
+        started = next(t.datetime_start for t in trials if t.number == number)
+        first_epoch_end = started.timestamp() + setup + longest + tail
+        return need if first_epoch_end + need <= until else 0.0
 
     def first_epoch_would_cross(self) -> bool:
         """Whether a trial started now would, at the pace of the longest epoch this worker has run,

@@ -44,7 +44,9 @@ SURPLUS = "budget_surplus"  # a trial created past the budget behind the gRPC pr
 VERSIONS = "versions"
 PARAM_COUNT = "param_count"
 EPOCHS = "epochs"
-ENDED_BY = "ended_by"  # what ended a trial's training early: "trial_timeout" or "deadline" (launch --timeout)
+# What ended a trial's training early: "trial_timeout", "deadline" (launch --timeout), or
+# "later_trials" (before the deadline, to leave time for the trials the budget still needed).
+ENDED_BY = "ended_by"
 TRAIN_SECONDS = "train_seconds"
 VAL_ERROR = "val_error"  # the trial's validation error as scored (its best epoch's, see SCORING)
 VAL_ERROR_LAST = "val_error_last"

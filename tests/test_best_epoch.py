@@ -230,6 +230,74 @@ def test_a_trainer_that_reads_after_its_last_epoch_ends_it_in_time_to_read() -> 
         assert limit.deadline_hit is stops and limit.model.stop_training is stops
 
 
+def test_a_trial_asked_to_make_room_for_later_trials_ends_its_training_for_them() -> None:
+    # The room its worker asks for counts against the deadline like the next epoch: a trial asked
+    # for 700 s of the 600 left stops now, says so, and its cosine schedule spans only the epochs
+    # that leave that room (10 of 30 s in 315 s, against 20 with none asked for).
+    import time
+
+    from search.training import Cosine, TimeLimit
+
+    class Model:
+        stop_training = False
+
+    for room, stops in ((None, False), (lambda longest, tail: 0.0, False), (lambda longest, tail: 700.0, True)):
+        limit = TimeLimit(0.0, until=time.time() + 600, room=room)
+        limit.set_model(Model())
+        limit.on_train_begin()
+        limit.on_epoch_end(0)
+        assert limit.yielded is stops and limit.deadline_hit is stops and limit.model.stop_training is stops
+    for room, epochs in ((None, 20), (lambda pace, tail: 300.0, 10)):
+        schedule = Cosine(0.1, 100, pace=30.0, until=time.time() + 615, room=room)
+        schedule.on_train_begin()
+        assert schedule.length(0) == epochs
+
+
+def test_the_running_trial_of_worst_value_so_far_is_the_one_to_make_room() -> None:
+    from search.worker import yielding_trial
+
+    study = optuna.create_study()
+    study.tell(study.ask(), 50.0)
+    seed, reference = study.ask(), study.ask()
+    for epoch, (s, r) in enumerate(((175.5, 182.4), (88.4, 179.3))):
+        seed.report(s, epoch)
+        reference.report(r, epoch)
+    # 5 trials asked for, 1 finished, 2 running: 2 still to start, and the reference at chance makes room
+    assert yielding_trial(study.get_trials(), 5) == (2, reference.number)
+    assert yielding_trial(study.get_trials(), 5, minimize=False) == (2, seed.number)
+    fresh = study.ask()  # yet to report a value: the one to make room
+    assert yielding_trial(study.get_trials(), 5) == (1, fresh.number)
+    assert yielding_trial(study.get_trials(), 4) == (0, None)
+
+
+def test_a_worker_makes_room_for_the_budget_only_when_it_fits_before_the_deadline(tmp_path: Path) -> None:
+    # Each later trial needs its model built, one epoch and its test (the reserve until this
+    # worker has timed one): 2 x (2 + 10 + 30) s of a 10-minute search for the budget of 4; the
+    # better trial makes none; a budget of 1000 cannot fit, so no trial gives up its time for it.
+    import time
+
+    from search.study import create_study
+    from search.worker import Worker
+    from studies import get_family
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    create_study(url, "smoke", get_family("smoke"), "none")
+    worker = Worker(url, "smoke", {}, until=time.time() + 600.0, span=600.0)
+    study = optuna.load_study(study_name="smoke", storage=url)  # the trials the worker reads, made by hand
+    while study.get_trials(states=(optuna.trial.TrialState.WAITING,)):  # the enqueued reference
+        study.tell(study.ask(), 0.5)
+    better, worse = study.ask(), study.ask()
+    better.report(0.2, 0)
+    worse.report(0.4, 0)
+    worker.budget = 1 + 2 + 2  # the finished reference, the two running, and two more
+    assert worker.room(worse.number, setup=2.0, longest=10.0, tail=0.0) == pytest.approx(2 * (2 + 10 + 30))
+    assert worker.room(better.number, setup=2.0, longest=10.0, tail=0.0) == 0.0
+    worker.objective.finish = 5.0  # timed: a trial here took 5 s after its last epoch
+    assert worker.room(worse.number, setup=2.0, longest=10.0, tail=0.0) == pytest.approx(2 * (2 + 10 + 5))
+    worker.budget = 1000
+    assert worker.room(worse.number, setup=2.0, longest=10.0, tail=0.0) == 0.0
+
+
 def test_a_worker_started_late_keeps_its_searchs_reserves(tmp_path: Path) -> None:
     # A Ray replacement starts with 100 s of a 30-minute search left: it still starts no trial in
     # the last 60 s and ends training 30 s early, as the first workers do, where sizing them by
