@@ -205,15 +205,16 @@ class TimeLimit(keras.callbacks.Callback):
     would finish past it at the slowest pace so far (the search's deadline, which no epoch crosses).
     ``tail`` says how many seconds the trainer will still need after its last epoch beyond the
     worker's reserve (a clock trainer's final reading at more views than each epoch's check).
-    ``room(longest, tail)`` says how many seconds before ``until`` the trial leaves to the trials
-    its worker still has to run for the search's trial budget (``Worker.room``)."""
+    ``room(longest, tail, value)`` says how many seconds before ``until`` the trial leaves to the
+    trials its worker still has to run for the search's trial budget (``Worker.room``), given this
+    epoch's validation error (``val_error``, which the pruning callback reports after this one)."""
 
     def __init__(
         self,
         seconds: float,
         until: float | None = None,
         tail: Callable[[], float] | None = None,
-        room: Callable[[float, float], float] | None = None,
+        room: Callable[[float, float, float], float] | None = None,
     ) -> None:
         super().__init__()
         self.seconds, self.until, self.tail, self.room = seconds, until, tail, room
@@ -237,7 +238,7 @@ class TimeLimit(keras.callbacks.Callback):
             self.hit = True
         if self.until is not None:
             tail = self.tail() if self.tail else 0.0
-            room = self.room(self.longest, tail) if self.room else 0.0
+            room = self.room(self.longest, tail, float((logs or {}).get("val_error", math.nan))) if self.room else 0.0
             if self.ended + self.longest + tail > self.until:
                 self.hit = self.deadline_hit = True
             elif self.ended + self.longest + tail + room > self.until:
@@ -290,7 +291,7 @@ def schedule_callbacks(
     seconds: float | None = None,
     pace: float | None = None,
     until: float | None = None,
-    room: Callable[[float, float], float] | None = None,
+    room: Callable[[float, float, float], float] | None = None,
 ) -> tuple[list, list]:
     """(callbacks that set the rate at an epoch's start, callbacks that react to its validation).
 
@@ -338,7 +339,7 @@ class Cosine(keras.callbacks.Callback):
         seconds: float | None = None,
         pace: float | None = None,
         until: float | None = None,
-        room: Callable[[float, float], float] | None = None,
+        room: Callable[[float, float, float], float] | None = None,
     ) -> None:
         super().__init__()
         self.base, self.epochs, self.warmup, self.seconds, self.pace = base, epochs, warmup, seconds, pace
@@ -359,7 +360,7 @@ class Cosine(keras.callbacks.Callback):
         if pace and self.seconds:
             fit = min(fit, math.ceil(self.seconds / pace))
         if pace and self._left is not None:
-            left = self._left - (self.room(pace, 0.0) if self.room else 0.0)
+            left = self._left - (self.room(pace, 0.0, math.nan) if self.room else 0.0)
             fit = min(fit, math.floor(max(0.0, left) / pace))
         return max(epoch + 1, min(self.epochs, self._first + fit))
 
@@ -513,7 +514,7 @@ class Trainer:
         replay: Sequence[float] | None = None,
         checkpoint: Any = None,
         until: float | None = None,
-        room: Callable[[float, float], float] | None = None,
+        room: Callable[[float, float, float], float] | None = None,
     ) -> None:
         """Fit for ``config['epochs']``; raise FloatingPointError if the loss diverges.
 

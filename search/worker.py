@@ -65,12 +65,15 @@ DEADLINE_RESERVE = 30.0
 LAST_START_SECONDS = 60.0
 
 
-def yielding_trial(trials: Sequence[FrozenTrial], budget: int, minimize: bool = True) -> tuple[int, int | None]:
+def yielding_trial(
+    trials: Sequence[FrozenTrial], budget: int, minimize: bool = True, own: tuple[int, float] | None = None
+) -> tuple[int, int | None]:
     """(how many trials the budget still needs that no worker has started, the running trial that
     leaves time for them). That one is the running trial of worst best value so far (a trial yet
     to report one counts as worst; among equals, the later), so the trial that shows most promise
     keeps its time: on a slow evening the demo's reference network was still at chance (179 min)
-    after 5 epochs while its seed had reached 77 min."""
+    after 5 epochs while its seed had reached 77 min. ``own`` = (number, value): a running trial's
+    value this epoch, which it has not reported yet when it asks."""
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     running = [t for t in trials if t.state == TrialState.RUNNING]
     later = budget - finished - len(running)
@@ -79,6 +82,8 @@ def yielding_trial(trials: Sequence[FrozenTrial], budget: int, minimize: bool = 
 
     def worst(t: FrozenTrial) -> tuple[float, int]:
         values = list(t.intermediate_values.values())
+        if own is not None and t.number == own[0] and math.isfinite(own[1]):
+            values.append(own[1])
         if not values:
             return math.inf, t.number
         return (min(values) if minimize else -max(values)), t.number
@@ -397,10 +402,10 @@ class Worker:
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 raise UserError(f"{failures} trials in a row failed; the last: {self.objective.last_failure}")
 
-    def room(self, number: int, setup: float, longest: float, tail: float) -> float:
+    def room(self, number: int, setup: float, longest: float, tail: float, value: float = math.nan) -> float:
         """Seconds before its training deadline that trial ``number``, running here, leaves for the
-        trials the budget still needs, when it is the running trial to yield (:func:`yielding_trial`)
-        and they all fit: each needs a model built (``setup``, as this trial's), one epoch
+        trials the budget still needs, when it is the running trial to yield (:func:`yielding_trial`,
+        with ``value``, this epoch's, not yet reported) and they all fit: each needs a model built (``setup``, as this trial's), one epoch
         (``longest``) and a test (``finish``, as this worker's slowest so far, else the reserve and
         ``tail``). ``--trials 4 --timeout 470`` then runs 4 trials on a machine whose epochs leave
         the enqueued ones no time to spare, instead of ending at 2. A budget the deadline cannot
@@ -408,7 +413,7 @@ class Worker:
         until = self.objective.until
         trials = self.study.get_trials(deepcopy=False)
         minimize = self.study.directions[0] == optuna.study.StudyDirection.MINIMIZE
-        later, worst = yielding_trial(trials, self.budget, minimize)
+        later, worst = yielding_trial(trials, self.budget, minimize, (number, value))
         if worst != number or until is None:
             return 0.0
         finish = self.objective.finish or self.reserve + tail
