@@ -72,6 +72,7 @@ def test_a_launch_whose_config_diverges_stops_after_three_and_says_why_once(stor
     diverge = [
         "learning_rate=1e6", "optimizer=sgd", "activation=relu", "initializer=he_normal", "batch_norm=false",
         "regularizer=none", "dropout=0", "lr_schedule=constant", "epochs=1", "train_limit=1000", "val_size=500",
+        "hidden_units=[64,64,64]",  # unpinned, TPE drifted to one-layer networks, which mostly kept a finite loss
     ]
     sets = [arg for pin in diverge for arg in ("--set", pin)]
     result = cli("launch", "fashion-mlp", "--workers", "2", "--trials", "20", "--storage", storage, *sets)
@@ -80,10 +81,13 @@ def test_a_launch_whose_config_diverges_stops_after_three_and_says_why_once(stor
     assert errors == ["clockwork: error: 3 trials in a row failed with the same error, so the search stopped: "
                       "FloatingPointError: training loss became nan at epoch 1"]
     trials = optuna.load_study(study_name="fashion-mlp", storage=storage).get_trials()
-    # At this rate most trials diverge (a few dead-ReLU networks keep a finite loss): the launch ends
-    # at the first three in a row, far short of its budget, the other worker stopped with it.
-    # (the other worker may still finish a trial before its stop, so the run need not end the study)
-    assert len(trials) < 20 and not any(t.state == TrialState.RUNNING for t in trials)
+    # At this rate the trials diverge (a few dead-ReLU networks keep a finite loss: in a CI run with
+    # the layers searched, one-layer ones mostly, which TPE then favoured, and it made 22 trials, 12
+    # finished, before three failed in a row): the launch ends at the first three in a row, short
+    # of its budget of 20 finished trials, the other worker stopped with it. (The other worker may
+    # still finish a trial before its stop, so the run need not end the study.)
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) < 20 and not any(t.state == TrialState.RUNNING for t in trials)
     own = [t for t in trials if t.user_attrs.get(attrs.ERROR)]
     assert len(own) >= 3
     # The summary counts the failures when the launch ends; the other worker may record one more
