@@ -61,9 +61,9 @@ class Objective:
         self.longest_epoch = 0.0  # seconds of the longest epoch any trial of this objective ran
         # Seconds the slowest trial of this objective spent after its last epoch (tested, recorded).
         self.finish = 0.0
-        # room(number, setup, longest, tail, value): seconds before ``until`` trial ``number`` leaves
-        # to the trials its worker still has to run for the budget (Worker.room); None: none.
-        self.room: Callable[[int, float, float, float, float], float] | None = None
+        # room(number, started, setup, longest, tail, value): seconds before ``until`` trial
+        # ``number`` leaves to the trials its worker still has to run for the budget (Worker.room).
+        self.room: Callable[[int, float, float, float, float, float], float] | None = None
 
     def configure(self, trial: optuna.Trial) -> dict[str, Any]:
         """The trial's whole config: the family's space asked through the pins."""
@@ -124,7 +124,7 @@ def train_trial(task: Task, trial: optuna.Trial, config: dict[str, Any], objecti
             worker_room, number = objective.room, trial.number
 
             def room(longest: float, tail: float, value: float) -> float:
-                return worker_room(number, trainer.time_limit.began - started, longest, tail, value)
+                return worker_room(number, started, trainer.time_limit.began - started, longest, tail, value)
 
         try:
             trainer.fit(pruning, restore_best=best, checkpoint=checkpoint, until=objective.until, room=room)

@@ -221,6 +221,7 @@ class TimeLimit(keras.callbacks.Callback):
         self.hit = False
         self.deadline_hit = False
         self.yielded = False  # ended to leave room for later trials
+        self.room_seconds = 0.0  # the room it left, as judged at the last epoch's end
         self._start = self._last = 0.0
         self.began = self.ended = 0.0  # time.time() at the start of this fit and at its last epoch's end
         self.longest = 0.0  # seconds of the longest epoch of this fit so far
@@ -238,11 +239,12 @@ class TimeLimit(keras.callbacks.Callback):
             self.hit = True
         if self.until is not None:
             tail = self.tail() if self.tail else 0.0
-            room = self.room(self.longest, tail, float((logs or {}).get("val_error", math.nan))) if self.room else 0.0
             if self.ended + self.longest + tail > self.until:
                 self.hit = self.deadline_hit = True
-            elif self.ended + self.longest + tail + room > self.until:
-                self.hit = self.deadline_hit = self.yielded = True
+            elif self.room is not None:
+                self.room_seconds = self.room(self.longest, tail, float((logs or {}).get("val_error", math.nan)))
+                if self.ended + self.longest + tail + self.room_seconds > self.until:
+                    self.hit = self.deadline_hit = self.yielded = True
         if self.hit:
             self.model.stop_training = True
 
@@ -291,13 +293,13 @@ def schedule_callbacks(
     seconds: float | None = None,
     pace: float | None = None,
     until: float | None = None,
-    room: Callable[[float, float, float], float] | None = None,
+    room: Callable[[], float] | None = None,
 ) -> tuple[list, list]:
     """(callbacks that set the rate at an epoch's start, callbacks that react to its validation).
 
     ``seconds`` and ``until``: the time limit and the deadline this fit runs under (as
-    :class:`TimeLimit` takes them, with the ``room`` it leaves before the deadline), which a cosine
-    schedule fits itself into; ``pace``: seconds an epoch took before this fit (a resumed trial),
+    :class:`TimeLimit` takes them, with ``room()``, the room it last judged it leaves before the
+    deadline), which a cosine schedule fits itself into; ``pace``: seconds an epoch took before this fit (a resumed trial),
     its first estimate.
     """
     if replay:
@@ -326,8 +328,8 @@ class Cosine(keras.callbacks.Callback):
     The limit counts as :class:`TimeLimit` counts it: from the start of this fit, and training
     ends after the first epoch that finishes past it, so ``ceil(seconds / pace)`` epochs run; no
     epoch crosses a deadline (``until``, in ``time.time()`` seconds), so ``floor(left / pace)``
-    run in the ``left`` seconds before it, less the ``room`` the trial leaves there for later trials
-    (as :class:`TimeLimit` takes it). A resumed trial's first epoch takes its pace from the epochs
+    run in the ``left`` seconds before it, less the ``room()`` the trial leaves there for later
+    trials (as its :class:`TimeLimit` last judged it). A resumed trial's first epoch takes its pace from the epochs
     before the resume (``pace``).
     """
 
@@ -339,7 +341,7 @@ class Cosine(keras.callbacks.Callback):
         seconds: float | None = None,
         pace: float | None = None,
         until: float | None = None,
-        room: Callable[[float, float, float], float] | None = None,
+        room: Callable[[], float] | None = None,
     ) -> None:
         super().__init__()
         self.base, self.epochs, self.warmup, self.seconds, self.pace = base, epochs, warmup, seconds, pace
@@ -360,7 +362,7 @@ class Cosine(keras.callbacks.Callback):
         if pace and self.seconds:
             fit = min(fit, math.ceil(self.seconds / pace))
         if pace and self._left is not None:
-            left = self._left - (self.room(pace, 0.0, math.nan) if self.room else 0.0)
+            left = self._left - (self.room() if self.room else 0.0)
             fit = min(fit, math.floor(max(0.0, left) / pace))
         return max(epoch + 1, min(self.epochs, self._first + fit))
 
@@ -539,7 +541,8 @@ class Trainer:
         until = until if with_validation else None
         self.time_limit = TimeLimit(limit, until, self.final_seconds, room) if limit or until is not None else None
         pace = self.record.seconds / self.record.epochs if self.record.epochs else None
-        set_rate, react = schedule_callbacks(self.config, replay, limit or None, pace, until, room if until is not None else None)
+        judged = (lambda: self.time_limit.room_seconds) if room is not None and until is not None else None
+        set_rate, react = schedule_callbacks(self.config, replay, limit or None, pace, until, judged)
         keep = [self.best_weights] if with_validation and restore_best else []
         back = [TrainedBack(self.average)] if with_validation and self.average.kept else []
         save = [SaveCheckpoint(checkpoint, self)] if checkpoint is not None else []

@@ -23,6 +23,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
@@ -74,7 +75,7 @@ def yielding_trial(
     keeps its time: on a slow evening the demo's reference network was still at chance (179 min)
     after 5 epochs while its seed had reached 77 min. ``own`` = (number, value): a running trial's
     value this epoch, which it has not reported yet when it asks."""
-    finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    finished = finished_count(Counter(t.state.name for t in trials))
     running = [t for t in trials if t.state == TrialState.RUNNING]
     later = budget - finished - len(running)
     if later <= 0 or not running:
@@ -402,12 +403,15 @@ class Worker:
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 raise UserError(f"{failures} trials in a row failed; the last: {self.objective.last_failure}")
 
-    def room(self, number: int, setup: float, longest: float, tail: float, value: float = math.nan) -> float:
-        """Seconds before its training deadline that trial ``number``, running here, leaves for the
-        trials the budget still needs, when it is the running trial to yield (:func:`yielding_trial`,
-        with ``value``, this epoch's, not yet reported) and they all fit: each needs a model built (``setup``, as this trial's), one epoch
-        (``longest``) and a test (``finish``, as this worker's slowest so far, else the reserve and
-        ``tail``). ``--trials 4 --timeout 470`` then runs 4 trials on a machine whose epochs leave
+    def room(
+        self, number: int, started: float, setup: float, longest: float, tail: float, value: float = math.nan
+    ) -> float:
+        """Seconds before its training deadline that trial ``number``, running here since
+        ``started`` (``time.time()``), leaves for the trials the budget still needs, when it is the
+        running trial to yield (:func:`yielding_trial`, with ``value``, this epoch's, not yet
+        reported) and they all fit: each needs a model built (``setup``, as this trial's), one
+        epoch (``longest``) and a test (``finish``, as this worker's slowest so far, else the
+        reserve and ``tail``). ``--trials 4 --timeout 470`` then runs 4 trials on a machine whose epochs leave
         the enqueued ones no time to spare, instead of ending at 2. A budget the deadline cannot
         hold (a thousand trials in an hour) leaves no room: its trials train on to the deadline."""
         until = self.objective.until
@@ -418,8 +422,7 @@ class Worker:
             return 0.0
         finish = self.objective.finish or self.reserve + tail
         need = later * (setup + longest + finish)
-        started = next(t.datetime_start for t in trials if t.number == number)
-        first_epoch_end = started.timestamp() + setup + longest + tail
+        first_epoch_end = started + setup + longest + tail
         return need if first_epoch_end + need <= until else 0.0
 
     def first_epoch_would_cross(self) -> bool:

@@ -253,7 +253,7 @@ def test_a_trial_asked_to_make_room_for_later_trials_ends_its_training_for_them(
     limit.on_train_begin()
     limit.on_epoch_end(0, {"val_error": 175.5})
     assert asked == [175.5]
-    for room, epochs in ((None, 20), (lambda pace, tail, value: 300.0, 10)):
+    for room, epochs in ((None, 20), (lambda: 300.0, 10)):
         schedule = Cosine(0.1, 100, pace=30.0, until=time.time() + 615, room=room)
         schedule.on_train_begin()
         assert schedule.length(0) == epochs
@@ -300,12 +300,13 @@ def test_a_worker_makes_room_for_the_budget_only_when_it_fits_before_the_deadlin
     better.report(0.2, 0)
     worse.report(0.4, 0)
     worker.budget = 1 + 2 + 2  # the finished reference, the two running, and two more
-    assert worker.room(worse.number, setup=2.0, longest=10.0, tail=0.0) == pytest.approx(2 * (2 + 10 + 30))
-    assert worker.room(better.number, setup=2.0, longest=10.0, tail=0.0) == 0.0
+    now = time.time()
+    assert worker.room(worse.number, now, setup=2.0, longest=10.0, tail=0.0) == pytest.approx(2 * (2 + 10 + 30))
+    assert worker.room(better.number, now, setup=2.0, longest=10.0, tail=0.0) == 0.0
     worker.objective.finish = 5.0  # timed: a trial here took 5 s after its last epoch
-    assert worker.room(worse.number, setup=2.0, longest=10.0, tail=0.0) == pytest.approx(2 * (2 + 10 + 5))
+    assert worker.room(worse.number, now, setup=2.0, longest=10.0, tail=0.0) == pytest.approx(2 * (2 + 10 + 5))
     worker.budget = 1000
-    assert worker.room(worse.number, setup=2.0, longest=10.0, tail=0.0) == 0.0
+    assert worker.room(worse.number, now, setup=2.0, longest=10.0, tail=0.0) == 0.0
 
 
 def test_a_worker_started_late_keeps_its_searchs_reserves(tmp_path: Path) -> None:
