@@ -32,8 +32,9 @@ RATE = 0.1
 # kept in the layer's config, so a saved model loads as it was trained). The defaults are the first
 # stage (STAGES below); benchmarks/clock_cpu.py sets others (BENCHMARKS.md, "The alignment stage
 # learns to straighten the dial: a slower, gated localisation net").
-# - GATED: the stage passes the photo through unchanged until its ``gate`` (a non-trainable
-#   weight, 0 at first) is set to 1, by whoever trains it, once the reader has left chance.
+# - GATED: the stage passes the photo through unchanged, without running its localisation net or
+#   sampler, until its ``gate`` (a non-trainable weight, 0 at first) is set to 1, by whoever
+#   trains it, once the reader has left chance.
 # - NORMALISED: a layer normalisation of the convolutions' features before the hidden layer.
 # - ACTIVATION: of the localisation net's convolutions and hidden layer.
 # - LOC_RATE: the convolutions and the hidden layer compute LOC_RATE x (W x + b) with W initialised
@@ -202,7 +203,13 @@ class SpatialTransformer(keras.layers.Layer):
         return identity + rate * (theta - identity)
 
     def call(self, images: Any) -> Any:
-        return warp(images, self.transforms(images))
+        if not self.gated:
+            return warp(images, self.transforms(images))
+        # A shut gate makes the transform the identity, so the photo passes through as it is: the
+        # localisation net and the sampler are skipped, not computed and multiplied by 0. They cost
+        # about a third of an epoch at the demo's sizes (BENCHMARKS.md, "The alignment stage skips
+        # its work while its gate is shut"), and a seed spends its first epochs shut.
+        return ops.cond(self.gate > 0.5, lambda: warp(images, self.transforms(images)), lambda: images)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)

@@ -178,6 +178,11 @@ def _gated_trainer(clock_dir: Path, **pins: object):
     return task.trainer(config, task.prepare(config))
 
 
+def _localisation_weights(trainer) -> dict[str, np.ndarray]:
+    layer = trainer.model.get_layer("align")
+    return {v.path.split("/", 1)[1]: np.array(v.numpy()) for v in layer.trainable_variables}
+
+
 def test_the_gated_stage_opens_once_the_reader_leaves_chance_and_train_opens_it_there(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -190,14 +195,21 @@ def test_the_gated_stage_opens_once_the_reader_leaves_chance_and_train_opens_it_
     monkeypatch.chdir(tmp_path)  # the resize cache goes under runs/ of the cwd
     monkeypatch.setattr(models.align, "OPENS_BELOW", 0.0)  # no reader is that good: it stays shut
     shut = _gated_trainer(tmp_path / "clock")
+    before = _localisation_weights(shut)
     shut.fit()
     assert float(shut.model.get_layer("align").gate.numpy()) == 0.0 and shut.recorded() == {}
+    # skipped while shut, and so not trained either
+    for name, weights in _localisation_weights(shut).items():
+        np.testing.assert_array_equal(weights, before[name], err_msg=name)
 
     monkeypatch.setattr(models.align, "OPENS_BELOW", 1000.0)  # any reading counts as off chance
     trial = _gated_trainer(tmp_path / "clock")
+    before = _localisation_weights(trial)
     trial.fit(restore_best=False)
     assert trial.align_opened == 1 and trial.recorded() == {"align_opened": 1}
     assert float(trial.model.get_layer("align").gate.numpy()) == 1.0
+    # open for the second epoch: the reading loss reached the transform
+    assert np.abs(_localisation_weights(trial)["loc_theta/kernel"] - before["loc_theta/kernel"]).max() > 0
 
     # export hands the epoch to train, which opens the stage there without any validation photos
     frozen = optuna.trial.create_trial(value=1.0, user_attrs={attrs.CONFIG: dict(trial.config), attrs.ALIGN_OPENED: 1})
