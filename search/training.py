@@ -299,8 +299,8 @@ def schedule_callbacks(
 
     ``seconds`` and ``until``: the time limit and the deadline this fit runs under (as
     :class:`TimeLimit` takes them, with ``room()``, the room it last judged it leaves before the
-    deadline), which a cosine schedule fits itself into; ``pace``: seconds an epoch took before this fit (a resumed trial),
-    its first estimate.
+    deadline), which a cosine schedule fits itself into; ``pace``: seconds an epoch took before
+    this fit (a resumed trial), its first estimate.
     """
     if replay:
         rates = [float(r) for r in replay]
@@ -329,8 +329,8 @@ class Cosine(keras.callbacks.Callback):
     ends after the first epoch that finishes past it, so ``ceil(seconds / pace)`` epochs run; no
     epoch crosses a deadline (``until``, in ``time.time()`` seconds), so ``floor(left / pace)``
     run in the ``left`` seconds before it, less the ``room()`` the trial leaves there for later
-    trials (as its :class:`TimeLimit` last judged it). A resumed trial's first epoch takes its pace from the epochs
-    before the resume (``pace``).
+    trials (as its :class:`TimeLimit` last judged it). A resumed trial's first epoch takes its pace
+    from the epochs before the resume (``pace``).
     """
 
     def __init__(

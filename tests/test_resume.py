@@ -138,7 +138,8 @@ def test_trials_under_a_timeout_end_scored_and_in_time_for_the_budget(clock_dir:
     # pruned (the family's at_chance), which ended this test once before the time limit it tests
     began = time.monotonic()
     # 90 s: a CI machine loaded enough to take 23 minutes over the suite fitted only 2 of the 3 in 60
-    first = cli("launch", "clock", "--workers", "1", "--trials", "3", "--timeout", "90", "--pruner", "none", "--storage", url, *pins(*long))
+    timeout = 90
+    first = cli("launch", "clock", "--workers", "1", "--trials", "3", "--timeout", str(timeout), "--pruner", "none", "--storage", url, *pins(*long))
     took = time.monotonic() - began
     assert first.returncode == 0, first.stdout + first.stderr
     assert "study clock: 3 complete" in first.stdout, first.stdout
@@ -151,4 +152,4 @@ def test_trials_under_a_timeout_end_scored_and_in_time_for_the_budget(clock_dir:
         assert 1 <= epochs < 1000 and sorted(trial.intermediate_values) == list(range(epochs))
         assert trial.value == pytest.approx(min(trial.intermediate_values.values())) and "test_mean" in trial.user_attrs
     assert not any((tmp_path / "artifacts" / "checkpoints").rglob("state.json"))
-    assert took < 90 + 20  # the workers' own end, not the launcher's SIGTERM 30 s after the deadline
+    assert took < timeout + 20  # the workers' own end, not the launcher's SIGTERM 30 s after the deadline
