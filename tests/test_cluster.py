@@ -120,8 +120,9 @@ def test_a_node_lost_mid_trial_costs_that_trial_only(cluster: RayTestCluster, po
         while time.monotonic() < end and launch.poll() is None:
             # A trial early in its epochs, so that it is still training when the kill lands (one
             # caught in its last epoch could finish first: a race seen in CI at 6379f8a, and with
-            # 5 epochs at b31a317 on a quick day, so 18 or more epochs are left when it lands).
-            running = [t for t in _study_if(postgres, name) if t.state == TrialState.RUNNING
+            # 5 epochs at b31a317 on a quick day, so 18 or more epochs are left when it lands), and one
+            # that has sampled: a trial killed before it has parameters has nothing to queue again.
+            running = [t for t in _study_if(postgres, name) if t.state == TrialState.RUNNING and t.params
                        and t.user_attrs.get("node") == doomed_id and len(t.intermediate_values) < 2]
             if running:
                 break
