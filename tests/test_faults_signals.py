@@ -45,7 +45,8 @@ def test_killed_worker_trial_fails_and_is_retried(kind: str, tmp_path: Path) -> 
         assert cli("launch", "smoke", "--workers", "0", "--storage", url).returncode == 0
         slow = _worker(url, 3, *pins("sleep=120"), log=tmp_path / "slow.log")
         try:
-            wait_for(lambda: bool(_running(url)), 60, "a running trial")
+            # killed once it has sampled: a trial dead before it has parameters is not queued again
+            wait_for(lambda: bool(_running(url)) and bool(_running(url)[0].params), 60, "a sampled running trial")
             wait_for(lambda: bool(_running(url)[0].system_attrs) or kind != "grpc", 10, "a heartbeat")
             slow.send_signal(signal.SIGKILL)
             slow.wait(30)
@@ -194,9 +195,13 @@ def test_killed_worker_on_a_journal_is_retried_by_the_launcher(tmp_path: Path) -
         text=True,
     )
     try:
-        # a worker records itself on its trial just after the trial starts: wait for both
+        # a worker records itself on its trial just after the trial starts, and the trial then samples:
+        # wait for both (a trial dead before it has parameters is not queued again)
         def running() -> list:
-            return [t for t in load(url).get_trials() if t.state == TrialState.RUNNING and "worker" in t.user_attrs]
+            return [
+                t for t in load(url).get_trials()
+                if t.state == TrialState.RUNNING and "worker" in t.user_attrs and t.params
+            ]
 
         wait_for(lambda: _counts(url)["RUNNING"] >= 1 and bool(running()), 90, "a running trial with its worker recorded")
         victim = running()[0]
