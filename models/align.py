@@ -203,13 +203,16 @@ class SpatialTransformer(keras.layers.Layer):
         return identity + rate * (theta - identity)
 
     def call(self, images: Any) -> Any:
-        if not self.gated:
+        def aligned() -> Any:
             return warp(images, self.transforms(images))
+
+        if not self.gated:
+            return aligned()
         # A shut gate makes the transform the identity, so the photo passes through as it is: the
         # localisation net and the sampler are skipped, not computed and multiplied by 0. They cost
         # about a third of an epoch at the demo's sizes (BENCHMARKS.md, "The alignment stage skips
         # its work while its gate is shut"), and a seed spends its first epochs shut.
-        return ops.cond(self.gate > 0.5, lambda: warp(images, self.transforms(images)), lambda: images)
+        return ops.cond(self.gate > 0.5, aligned, lambda: images)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)

@@ -412,8 +412,9 @@ class Worker:
         reported) and they all fit: each needs a model built (``setup``, as this trial's), one
         epoch (``longest``) and a test (``finish``, as this worker's slowest so far, else the
         reserve and ``tail``). ``--trials 4 --timeout 470`` then runs 4 trials on a machine whose
-        epochs leave the enqueued ones no time to spare, instead of ending at 2. A budget the deadline cannot
-        hold (a thousand trials in an hour) leaves no room: its trials train on to the deadline."""
+        epochs leave the enqueued ones no time to spare, instead of ending at 2. A budget the
+        deadline cannot hold (a thousand trials in an hour) leaves no room: its trials train on to
+        the deadline."""
         until = self.objective.until
         trials = self.study.get_trials(deepcopy=False)
         minimize = self.study.directions[0] == optuna.study.StudyDirection.MINIMIZE

@@ -36,7 +36,8 @@ def _worker(url: str, trials: int, *extra: str, log: Path) -> subprocess.Popen:
 
 
 def _running(url: str) -> list:
-    return [t for t in load(url).get_trials() if t.state == TrialState.RUNNING]
+    """The running trials that have sampled (one killed before it has parameters is not queued again)."""
+    return [t for t in load(url).get_trials() if t.state == TrialState.RUNNING and t.params]
 
 
 @pytest.mark.parametrize("kind", ["postgresql", "mysql", "grpc"])
@@ -45,8 +46,7 @@ def test_killed_worker_trial_fails_and_is_retried(kind: str, tmp_path: Path) -> 
         assert cli("launch", "smoke", "--workers", "0", "--storage", url).returncode == 0
         slow = _worker(url, 3, *pins("sleep=120"), log=tmp_path / "slow.log")
         try:
-            # killed once it has sampled: a trial dead before it has parameters is not queued again
-            wait_for(lambda: bool(_running(url)) and bool(_running(url)[0].params), 60, "a sampled running trial")
+            wait_for(lambda: bool(_running(url)), 60, "a sampled running trial")
             wait_for(lambda: bool(_running(url)[0].system_attrs) or kind != "grpc", 10, "a heartbeat")
             slow.send_signal(signal.SIGKILL)
             slow.wait(30)
